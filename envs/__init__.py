@@ -1,0 +1,59 @@
+"""jarob environments: `make(name)` returns a `MarlEnv` with the array API of `core.py`."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from functools import partial
+from typing import Callable
+
+from jarob.envs.core import EnvState, MarlEnv, PerturbationSpec, TimeStep
+
+with contextlib.redirect_stdout(io.StringIO()):  # jaxmarl prints a banner on first import
+    import jaxmarl  # noqa: F401
+
+
+def _smax(map_name: str, eps: float, name: str) -> MarlEnv:
+    from jarob.envs.smax import SMAXEnv
+
+    return SMAXEnv(map_name, name=name, default_eps=eps)
+
+
+def _spread(name: str) -> MarlEnv:
+    from jarob.envs.mpe import SpreadEnv
+
+    return SpreadEnv(name=name, default_eps=0.1)
+
+
+def _tag(name: str) -> MarlEnv:
+    from jarob.envs.mpe import TagEnv
+
+    return TagEnv(name=name, default_eps=0.1)
+
+
+# name -> builder; default attack budgets eps follow DESIGN.md section 5.
+_REGISTRY: dict[str, Callable[[str], MarlEnv]] = {
+    "smax_3m": partial(_smax, "3m", 0.25),
+    "smax_8m": partial(_smax, "8m", 0.1),
+    "smax_2s3z": partial(_smax, "2s3z", 0.05),
+    "smax_3s_vs_3z": partial(_smax, "3s_vs_3z", 0.25),
+    "smax_2m_vs_1z": partial(_smax, "2m_vs_1z", 0.2),
+    "mpe_spread": _spread,
+    "mpe_tag": _tag,
+}
+
+ENV_NAMES: tuple[str, ...] = tuple(_REGISTRY)
+
+
+class UnknownEnvError(ValueError):
+    pass
+
+
+def make(name: str) -> MarlEnv:
+    """Build the environment registered under `name`."""
+    if name not in _REGISTRY:
+        raise UnknownEnvError(f"unknown env {name!r}; known: {', '.join(ENV_NAMES)}")
+    return _REGISTRY[name](name=name)
+
+
+__all__ = ["ENV_NAMES", "EnvState", "MarlEnv", "PerturbationSpec", "TimeStep", "UnknownEnvError", "make"]

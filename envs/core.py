@@ -1,0 +1,144 @@
+"""The array API every jarob environment presents to learners and adversaries.
+
+An environment is a pair of pure functions over pytrees of arrays:
+
+    reset(key)                    -> (env_state, TimeStep)
+    step(key, env_state, actions) -> (env_state, TimeStep)
+
+`actions` is an int array [N]. `step` auto-resets: when `TimeStep.done` is true, `reward`,
+`won`, `ep_return` and `ep_length` describe the episode that just ended while `obs`, `avail`
+and `state` are already the first ones of the next episode (`first` is then true).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+
+@struct.dataclass
+class TimeStep:
+    """What the team sees after a reset or a step (one environment, N agents)."""
+
+    obs: jax.Array  # [N, O] float32, each agent's observation
+    avail: jax.Array  # [N, A] bool, available actions
+    state: jax.Array  # [S] float32, normalised world state (never perturbed)
+    reward: jax.Array  # [] float32, team reward of the step
+    done: jax.Array  # [] bool, the step ended an episode (terminal or time limit)
+    first: jax.Array  # [] bool, obs is the first of an episode
+    won: jax.Array  # [] bool, the episode that just ended was won (valid when done)
+    ep_return: jax.Array  # [] float32, return of the episode that just ended (valid when done)
+    ep_length: jax.Array  # [] int32, length of the episode that just ended (valid when done)
+
+
+@dataclass(frozen=True)
+class PerturbationSpec:
+    """Which observation features an attacker may change, and the valid range of each.
+
+    Attacks project onto B_eps(o) intersected with [low, high] on the features where
+    `mask` is true and leave every other feature untouched (DESIGN.md section 3).
+    """
+
+    mask: np.ndarray  # [O] bool
+    low: np.ndarray  # [O] float32
+    high: np.ndarray  # [O] float32
+
+    def __post_init__(self):
+        if not (self.mask.shape == self.low.shape == self.high.shape):
+            raise ValueError("PerturbationSpec fields must share one shape")
+        if np.any(self.low > self.high):
+            raise ValueError("PerturbationSpec: low must not exceed high")
+
+    def project(self, clean: jax.Array, perturbed: jax.Array, eps: float) -> jax.Array:
+        """Project `perturbed` onto B_eps(clean) ∩ [low, high] on perturbable features."""
+        lo = jnp.maximum(clean - eps, self.low)
+        hi = jnp.minimum(clean + eps, self.high)
+        proj = jnp.clip(perturbed, lo, hi)
+        return jnp.where(self.mask, proj, clean)
+
+
+@struct.dataclass
+class EnvState:
+    """A wrapped environment's state: the simulator's state plus running episode statistics."""
+
+    inner: Any
+    ep_return: jax.Array
+    ep_length: jax.Array
+
+
+class MarlEnv:
+    """Base class of jarob environments. Subclasses implement `_reset`, `_step` and `_view`.
+
+    `_reset(key) -> inner_state`; `_step(key, inner_state, actions) -> (inner_state, reward,
+    done, won)`; `_view(inner_state) -> (obs [N, O], avail [N, A], state [S])`.
+    """
+
+    name: str
+    num_agents: int
+    obs_dim: int
+    num_actions: int
+    state_dim: int
+    max_steps: int
+    has_win: bool
+    perturbation: PerturbationSpec
+    default_eps: float
+
+    # -- subclass hooks --------------------------------------------------------------
+    def _reset(self, key):
+        raise NotImplementedError
+
+    def _step(self, key, inner, actions):
+        raise NotImplementedError
+
+    def _view(self, inner):
+        raise NotImplementedError
+
+    # -- public API ------------------------------------------------------------------
+    def reset(self, key: jax.Array) -> tuple[EnvState, TimeStep]:
+        inner = self._reset(key)
+        obs, avail, state = self._view(inner)
+        zero = jnp.zeros((), jnp.float32)
+        ts = TimeStep(
+            obs=obs,
+            avail=avail,
+            state=state,
+            reward=zero,
+            done=jnp.zeros((), bool),
+            first=jnp.ones((), bool),
+            won=jnp.zeros((), bool),
+            ep_return=zero,
+            ep_length=jnp.zeros((), jnp.int32),
+        )
+        return EnvState(inner, zero, jnp.zeros((), jnp.int32)), ts
+
+    def step(self, key: jax.Array, env_state: EnvState, actions: jax.Array):
+        key_step, key_reset = jax.random.split(key)
+        inner, reward, done, won = self._step(key_step, env_state.inner, actions)
+        reward = reward.astype(jnp.float32)
+        ep_return = env_state.ep_return + reward
+        ep_length = env_state.ep_length + 1
+        reset_inner = self._reset(key_reset)
+        inner = jax.tree.map(lambda r, s: jnp.where(done, r, s), reset_inner, inner)
+        obs, avail, state = self._view(inner)
+        ts = TimeStep(
+            obs=obs,
+            avail=avail,
+            state=state,
+            reward=reward,
+            done=done,
+            first=done,
+            won=won & done,
+            ep_return=ep_return,
+            ep_length=ep_length,
+        )
+        new_state = EnvState(
+            inner,
+            jnp.where(done, 0.0, ep_return),
+            jnp.where(done, 0, ep_length),
+        )
+        return new_state, ts
