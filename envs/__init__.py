@@ -9,7 +9,8 @@ from typing import Callable
 
 from jarob.envs.core import EnvState, MarlEnv, PerturbationSpec, TimeStep
 
-with contextlib.redirect_stdout(io.StringIO()):  # jaxmarl prints a banner on first import
+with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+    # jaxmarl prints a banner on first import
     import jaxmarl  # noqa: F401
 
 

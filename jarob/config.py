@@ -1,0 +1,264 @@
+"""Typed, validated run configuration.
+
+The YAML files in `configs/` (installed as `jarob.configs`) hold every default; `load_config`
+composes them with hydra overrides (`key=value`, `group=option`, `alg.lr=...`) and converts the
+result into frozen dataclasses. Training code only ever sees these dataclasses. Every error is a
+`ConfigError` whose message is one line naming the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+from dataclasses import dataclass, fields
+from importlib import resources
+from typing import Any, Optional
+
+GROUPS = ("env", "alg", "adv")
+
+
+class ConfigError(ValueError):
+    """A bad configuration value; the message is one line naming the key."""
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    name: str
+    eps: Optional[float]  # attack budget; None = the environment's default (DESIGN.md section 5)
+
+
+@dataclass(frozen=True)
+class AlgConfig:
+    """Value-decomposition Q-learning (VDN / QMIX) over a shared GRU agent."""
+
+    name: str
+    hidden_dim: int
+    mixer_embed_dim: int
+    hypernet_hidden: int
+    lr: float
+    grad_clip: float
+    gamma: float
+    td_lambda: float
+    reward_scale: float
+    eps_start: float
+    eps_end: float
+    eps_anneal_steps: int
+    num_envs: int
+    rollout_len: int
+    updates_per_rollout: int
+    batch_size: int
+    buffer_size: int
+    target_update_every: int
+
+
+@dataclass(frozen=True)
+class AdvConfig:
+    name: str
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    env: EnvConfig
+    alg: AlgConfig
+    adv: AdvConfig
+    seed: int
+    seeds: int
+    total_steps: int
+    eval_every: int
+    eval_episodes: int
+    final_eval_episodes: int
+    checkpoint_every: int
+    solve_win_rate: float
+    run_dir: Optional[str]
+    resume: bool
+    progress: bool
+    tensorboard: bool
+
+    @property
+    def steps_per_iteration(self) -> int:
+        """Environment steps per seed collected by one rollout of every parallel env."""
+        return self.alg.num_envs * self.alg.rollout_len
+
+    @property
+    def total_iterations(self) -> int:
+        return math.ceil(self.total_steps / self.steps_per_iteration)
+
+    @property
+    def iterations_per_chunk(self) -> int:
+        """Iterations between two greedy evaluations (one compiled chunk)."""
+        return max(1, round(self.eval_every / self.steps_per_iteration))
+
+
+_ALLOWED = {
+    "alg": ("qmix", "vdn"),
+    "adv": ("none",),
+}
+
+
+def config_dir() -> str:
+    return str(resources.files("jarob.configs"))
+
+
+def group_options(group: str) -> tuple[str, ...]:
+    """The options of a config group: its YAML files (env), restricted to implemented ones."""
+    names = sorted(p.name[:-5] for p in resources.files("jarob.configs").joinpath(group).iterdir() if p.name.endswith(".yaml"))
+    allowed = _ALLOWED.get(group)
+    return tuple(n for n in names if allowed is None or n in allowed)
+
+
+# -- conversion ----------------------------------------------------------------------
+
+
+def _check_type(key: str, value: Any, tp: Any) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if value is None:
+            return None
+        return _check_type(key, value, args[0])
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise ConfigError(f"{key}: expected an integer, got {value!r}")
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            return float(value)
+        raise ConfigError(f"{key}: expected a number, got {value!r}")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{key}: expected a string, got {value!r}")
+    raise TypeError(f"unsupported config type {tp}")
+
+
+def _build(cls, data: Any, prefix: str):
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"{prefix}{unknown[0]}: unknown key; allowed: {', '.join(sorted(names))}")
+    values = {}
+    for f in fields(cls):
+        key = prefix + f.name
+        if f.name not in data:
+            raise ConfigError(f"{key}: missing")
+        tp = hints[f.name]
+        if dataclasses.is_dataclass(tp):
+            values[f.name] = _build(tp, data[f.name], key + ".")
+        else:
+            values[f.name] = _check_type(key, data[f.name], tp)
+    return cls(**values)
+
+
+def _require(ok: bool, msg: str) -> None:
+    if not ok:
+        raise ConfigError(msg)
+
+
+def validate(cfg: TrainConfig) -> TrainConfig:
+    """Range checks that types alone do not catch."""
+    from jarob.envs import ENV_NAMES
+
+    _require(cfg.env.name in ENV_NAMES, f"env: unknown {cfg.env.name!r}; allowed: {', '.join(ENV_NAMES)}")
+    _require(cfg.env.eps is None or cfg.env.eps >= 0, f"env.eps: must be >= 0, got {cfg.env.eps}")
+    _require(cfg.alg.name in _ALLOWED["alg"], f"alg: unknown {cfg.alg.name!r}; allowed: {', '.join(_ALLOWED['alg'])}")
+    _require(cfg.adv.name in _ALLOWED["adv"], f"adv: unknown {cfg.adv.name!r}; allowed: {', '.join(_ALLOWED['adv'])}")
+    positive = {
+        "seeds": cfg.seeds,
+        "total_steps": cfg.total_steps,
+        "eval_every": cfg.eval_every,
+        "eval_episodes": cfg.eval_episodes,
+        "final_eval_episodes": cfg.final_eval_episodes,
+        "checkpoint_every": cfg.checkpoint_every,
+    }
+    a = cfg.alg
+    positive.update(
+        {
+            f"alg.{k}": getattr(a, k)
+            for k in (
+                "hidden_dim",
+                "mixer_embed_dim",
+                "hypernet_hidden",
+                "lr",
+                "grad_clip",
+                "reward_scale",
+                "eps_anneal_steps",
+                "num_envs",
+                "rollout_len",
+                "updates_per_rollout",
+                "batch_size",
+                "buffer_size",
+                "target_update_every",
+            )
+        }
+    )
+    for key, v in positive.items():
+        _require(v > 0, f"{key}: must be > 0, got {v}")
+    _require(cfg.seed >= 0, f"seed: must be >= 0, got {cfg.seed}")
+    for key, v in {"alg.gamma": a.gamma, "alg.td_lambda": a.td_lambda, "alg.eps_start": a.eps_start, "alg.eps_end": a.eps_end, "solve_win_rate": cfg.solve_win_rate}.items():
+        _require(0.0 <= v <= 1.0, f"{key}: must lie in [0, 1], got {v}")
+    _require(a.eps_end <= a.eps_start, f"alg.eps_end: must not exceed alg.eps_start ({a.eps_start}), got {a.eps_end}")
+    _require(
+        a.buffer_size % a.num_envs == 0 and a.buffer_size >= a.num_envs,
+        f"alg.buffer_size: must be a multiple of alg.num_envs ({a.num_envs}), got {a.buffer_size}",
+    )
+    _require(cfg.run_dir is None or cfg.run_dir.strip() != "", "run_dir: must not be empty")
+    return cfg
+
+
+def from_dict(data: dict) -> TrainConfig:
+    """Build and validate a TrainConfig from a plain (resolved) mapping."""
+    return validate(_build(TrainConfig, data, ""))
+
+
+def to_dict(cfg: TrainConfig) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+# -- hydra composition ---------------------------------------------------------------
+
+
+def _check_group_overrides(overrides: list[str]) -> None:
+    for ov in overrides:
+        key, sep, value = ov.partition("=")
+        if not sep:
+            raise ConfigError(f"{ov}: expected key=value")
+        key = key.lstrip("+~")
+        if key in GROUPS:
+            options = group_options(key)
+            if value not in options:
+                raise ConfigError(f"{key}: unknown {value!r}; allowed: {', '.join(options)}")
+
+
+def load_config(overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
+    """Compose configs/config.yaml with hydra overrides and validate the result."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import OmegaConf
+
+    overrides = list(overrides)
+    _check_group_overrides(overrides)
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+            composed = compose(config_name="config", overrides=overrides)
+        data = OmegaConf.to_container(composed, resolve=True)
+    except Exception as exc:  # hydra/omegaconf errors: one line that names the override
+        lines = str(exc).strip().splitlines() or [type(exc).__name__]
+        if lines[0].startswith("Could not override") and "not in struct" in str(exc.__cause__):
+            key = lines[0].split("'")[1]
+            raise ConfigError(f"{key}: unknown key; see `python -m jarob.train --help`") from None
+        raise ConfigError(lines[0]) from None
+    finally:
+        GlobalHydra.instance().clear()
+    return from_dict(data)

@@ -1,0 +1,29 @@
+"""Bootstrapped targets for value-decomposition Q-learning."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+
+def lambda_returns(rewards: jax.Array, terminal: jax.Array, next_values: jax.Array, gamma: float, lam: float) -> jax.Array:
+    """Q(lambda) targets along the time axis (axis 0), computed backwards:
+
+        G_t = r_t + gamma * (1 - d_t) * [(1 - lam) * V_{t+1} + lam * G_{t+1}],
+        G_{T-1} = r_{T-1} + gamma * (1 - d_{T-1}) * V_T,
+
+    where V_{t+1} = next_values[t] is the target network's value of the step after t and
+    d_t = terminal[t] says that step t *itself* ended its episode. Masking with the current
+    step's flag is what stops bootstrapping across an episode end (DESIGN.md section 8: public
+    JAX baselines mask with the previous step's flag). lam = 0 gives one-step TD targets.
+    """
+    not_done = 1.0 - terminal.astype(rewards.dtype)
+    last = rewards[-1] + gamma * not_done[-1] * next_values[-1]
+
+    def step(g_next, inp):
+        r, nd, v_next = inp
+        g = r + gamma * nd * ((1.0 - lam) * v_next + lam * g_next)
+        return g, g
+
+    _, gs = jax.lax.scan(step, last, (rewards[:-1], not_done[:-1], next_values[:-1]), reverse=True)
+    return jnp.concatenate([gs, last[None]], axis=0)

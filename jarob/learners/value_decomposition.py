@@ -1,0 +1,107 @@
+"""Value-decomposition Q-learning (VDN, QMIX) over a shared recurrent agent.
+
+Q_tot = mixer(Q_1(tau_1, a_1), ..., Q_N(tau_N, a_N); s) is regressed onto Q(lambda) targets
+built with double Q-learning (online argmax among available actions, target-network value)
+and a periodically copied target network. VDN and QMIX differ only in the mixer.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from jarob.config import AlgConfig
+from jarob.envs import MarlEnv
+from jarob.learners.mixers import QMixer, VDNMixer
+from jarob.learners.targets import lambda_returns
+from jarob.networks import RNNAgent, agent_inputs, unroll
+from jarob.ops import masked_argmax, take
+from jarob.sequence import Sequence
+
+
+@struct.dataclass
+class LearnerState:
+    params: dict  # {"agent": ..., "mixer": ...}
+    target_params: dict
+    opt_state: optax.OptState
+    updates: jax.Array  # [] int32, gradient steps taken
+
+
+class ValueDecomposition:
+    """Pure functions of one VDN/QMIX learner; holds only static configuration."""
+
+    def __init__(self, cfg: AlgConfig, env: MarlEnv):
+        self.cfg = cfg
+        self.num_agents = env.num_agents
+        self.num_actions = env.num_actions
+        self.obs_dim = env.obs_dim
+        self.state_dim = env.state_dim
+        self.agent = RNNAgent(cfg.hidden_dim, env.num_actions)
+        if cfg.name == "qmix":
+            self.mixer = QMixer(cfg.mixer_embed_dim, cfg.hypernet_hidden)
+        elif cfg.name == "vdn":
+            self.mixer = VDNMixer()
+        else:
+            raise ValueError(f"unknown value-decomposition learner {cfg.name!r}")
+        self.tx = optax.chain(optax.clip_by_global_norm(cfg.grad_clip), optax.adam(cfg.lr))
+
+    # -- parameters and acting ----------------------------------------------------------
+    def init(self, key: jax.Array) -> LearnerState:
+        k_agent, k_mixer = jax.random.split(key)
+        x = jnp.zeros((self.num_agents, self.obs_dim + self.num_agents + self.num_actions))
+        params = {
+            "agent": self.agent.init(k_agent, self.initial_hidden((self.num_agents,)), x),
+            "mixer": self.mixer.init(k_mixer, jnp.zeros((self.num_agents,)), jnp.zeros((self.state_dim,))),
+        }
+        return LearnerState(params, params, self.tx.init(params), jnp.zeros((), jnp.int32))
+
+    def initial_hidden(self, batch_shape: tuple[int, ...]) -> jax.Array:
+        return jnp.zeros(batch_shape + (self.cfg.hidden_dim,))
+
+    def step_q(self, agent_params, hidden, obs, last_action, first):
+        """One acting step for every agent: reset the hidden state at episode starts and return
+        (new hidden [..., N, H], utilities Q [..., N, A]) for obs [..., N, O]."""
+        hidden = jnp.where(first[..., None, None], 0.0, hidden)
+        x = agent_inputs(obs, last_action, self.num_actions)
+        return self.agent.apply(agent_params, hidden, x)
+
+    # -- learning -----------------------------------------------------------------------
+    def unroll_q(self, agent_params, seq: Sequence) -> jax.Array:
+        """Utilities along stored sequences, time-major: seq leaves are [T(+1), B, ...] and the
+        result is Q [T+1, B, N, A], starting from each sequence's stored hidden state."""
+        xs = agent_inputs(seq.obs, seq.last_action, self.num_actions)
+        firsts = jnp.broadcast_to(seq.first[..., None], seq.last_action.shape)
+        qs, _ = unroll(self.agent, agent_params, seq.hidden, xs, firsts)
+        return qs
+
+    def td_targets(self, q_online: jax.Array, target_params, seq: Sequence) -> jax.Array:
+        """Double-Q Q(lambda) targets [T, B]: the online utilities q_online [T+1, B, N, A] pick
+        the next actions among the available ones, the target networks value them."""
+        a_next = masked_argmax(jax.lax.stop_gradient(q_online[1:]), seq.avail[1:])
+        q_target = self.unroll_q(target_params["agent"], seq)
+        v_next = self.mixer.apply(target_params["mixer"], take(q_target[1:], a_next), seq.state[1:])
+        rewards = seq.reward * self.cfg.reward_scale
+        return lambda_returns(rewards, seq.done, v_next, self.cfg.gamma, self.cfg.td_lambda)
+
+    def loss(self, params, target_params, seq: Sequence):
+        """Mean squared TD error of Q_tot over every stored transition (time-major batch)."""
+        q = self.unroll_q(params["agent"], seq)
+        q_tot = self.mixer.apply(params["mixer"], take(q[:-1], seq.action), seq.state[:-1])
+        targets = jax.lax.stop_gradient(self.td_targets(q, target_params, seq))
+        loss = jnp.mean((q_tot - targets) ** 2)
+        return loss, {"loss": loss, "q_tot": jnp.mean(q_tot), "target": jnp.mean(targets)}
+
+    def update(self, state: LearnerState, batch: Sequence):
+        """One gradient step on a batch-major batch of sequences; hard target copy every
+        `target_update_every` steps."""
+        seq = batch.time_major()
+        grads, metrics = jax.grad(self.loss, has_aux=True)(state.params, state.target_params, seq)
+        updates, opt_state = self.tx.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        n = state.updates + 1
+        copy = n % self.cfg.target_update_every == 0
+        target = jax.tree.map(lambda t, p: jnp.where(copy, p, t), state.target_params, params)
+        metrics["grad_norm"] = optax.global_norm(grads)
+        return LearnerState(params, target, opt_state, n), metrics

@@ -1,0 +1,62 @@
+"""The stored unit of experience: one environment's T consecutive steps with their context."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+
+@struct.dataclass
+class Sequence:
+    """T transitions of one environment (batch-major when sampled: a leading B axis).
+
+    Per-step views have T+1 entries (the view after the last step is kept for bootstrapping);
+    per-transition fields have T. `first[t]` marks obs[t] as an episode's first observation,
+    so first[t + 1] == done[t]. `hidden` is the agent's GRU state before step 0 (the reset at
+    first[0] is applied when unrolling, exactly as when acting).
+    """
+
+    obs: jax.Array  # [T+1, N, O] what the team saw
+    avail: jax.Array  # [T+1, N, A] bool
+    state: jax.Array  # [T+1, S]
+    last_action: jax.Array  # [T+1, N] int32, previous action (-1 at an episode's start)
+    first: jax.Array  # [T+1] bool
+    action: jax.Array  # [T, N] int32
+    reward: jax.Array  # [T] team reward
+    done: jax.Array  # [T] bool, step t ended its episode
+    hidden: jax.Array  # [N, H]
+
+    def time_major(self) -> "Sequence":
+        """Swap the batch and time axes of a sampled batch ([B, T, ...] -> [T, B, ...])."""
+        swap = lambda x: jnp.swapaxes(x, 0, 1)  # noqa: E731
+        return self.replace(**{k: swap(getattr(self, k)) for k in ("obs", "avail", "state", "last_action", "first", "action", "reward", "done")})
+
+
+def from_steps(steps, final, hidden) -> "Sequence":
+    """Assemble Sequences from a time-major scan of per-step records.
+
+    `steps` holds per-step fields [T, E, ...] (obs, avail, state, last_action, first, action,
+    reward, done), `final` a mapping of the view after the last step (obs, avail, state,
+    last_action, first; each [E, ...]), `hidden` [E, N, H]. Returns
+    a batch-major Sequence with leading axis E.
+    """
+    def views(name):
+        seq = jnp.concatenate([getattr(steps, name), final[name][None]], axis=0)
+        return jnp.swapaxes(seq, 0, 1)
+
+    batch_major = lambda x: jnp.swapaxes(x, 0, 1)  # noqa: E731
+    return Sequence(
+        obs=views("obs"),
+        avail=views("avail"),
+        state=views("state"),
+        last_action=views("last_action"),
+        first=views("first"),
+        action=batch_major(steps.action),
+        reward=batch_major(steps.reward),
+        done=batch_major(steps.done),
+        hidden=hidden,
+    )
+
+
+

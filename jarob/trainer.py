@@ -1,0 +1,166 @@
+"""The pure training program: `make_train(cfg)` returns `train(key) -> (state, metrics, final)`.
+
+One iteration = every parallel env steps `rollout_len` times (epsilon-greedy), the sequences go
+to the replay buffer, then `updates_per_rollout` gradient steps. A chunk = a fixed number of
+iterations followed by a greedy evaluation; the host driver (`jarob.train`) runs chunks one
+after another, jitted and vmapped over seeds, and logs and checkpoints between them.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from jarob import buffer as replay
+from jarob import envs
+from jarob.config import TrainConfig
+from jarob.learners.value_decomposition import LearnerState, ValueDecomposition
+from jarob.rollout import ActorState, EpisodeStats, collect, evaluate, init_actor
+from jarob.sequence import Sequence
+
+
+@struct.dataclass
+class TrainState:
+    learner: LearnerState
+    buffer: replay.BufferState
+    actor: ActorState
+    key: jax.Array
+    env_steps: jax.Array  # [] int32, env steps taken by this seed
+
+
+@struct.dataclass
+class ChunkMetrics:
+    env_steps: jax.Array
+    epsilon: jax.Array
+    loss: jax.Array
+    q_tot: jax.Array
+    grad_norm: jax.Array
+    train_episodes: jax.Array
+    train_return: jax.Array
+    train_win_rate: jax.Array
+    eval_return: jax.Array
+    eval_win_rate: jax.Array
+    eval_length: jax.Array
+
+
+def seed_keys(base_seed: int, seeds: int) -> jax.Array:
+    """Key of seed i = fold_in(PRNGKey(base_seed), i): a seed's run does not depend on `seeds`."""
+    base = jax.random.PRNGKey(base_seed)
+    return jnp.stack([jax.random.fold_in(base, i) for i in range(seeds)])
+
+
+class Trainer:
+    """Static configuration plus the pure functions of one seed's training run."""
+
+    def __init__(self, cfg: TrainConfig):
+        self.cfg = cfg
+        self.env = envs.make(cfg.env.name)
+        self.learner = ValueDecomposition(cfg.alg, self.env)
+
+    def epsilon(self, env_steps: jax.Array) -> jax.Array:
+        """Linear exploration schedule in env steps."""
+        a = self.cfg.alg
+        frac = jnp.clip(env_steps / a.eps_anneal_steps, 0.0, 1.0)
+        return a.eps_start + frac * (a.eps_end - a.eps_start)
+
+    def init(self, key: jax.Array) -> TrainState:
+        k_learner, k_actor, key = jax.random.split(key, 3)
+        learner_state = self.learner.init(k_learner)
+        actor = init_actor(self.env, self.learner, k_actor, self.cfg.alg.num_envs)
+        example = self._example_sequence()
+        buf = replay.init(example, self.cfg.alg.buffer_size)
+        return TrainState(learner_state, buf, actor, key, jnp.zeros((), jnp.int32))
+
+    def _example_sequence(self) -> Sequence:
+        e, t, a = self.env, self.cfg.alg.rollout_len, self.cfg.alg
+        n = e.num_agents
+        return Sequence(
+            obs=jnp.zeros((t + 1, n, e.obs_dim)),
+            avail=jnp.zeros((t + 1, n, e.num_actions), bool),
+            state=jnp.zeros((t + 1, e.state_dim)),
+            last_action=jnp.zeros((t + 1, n), jnp.int32),
+            first=jnp.zeros((t + 1,), bool),
+            action=jnp.zeros((t, n), jnp.int32),
+            reward=jnp.zeros((t,)),
+            done=jnp.zeros((t,), bool),
+            hidden=jnp.zeros((n, a.hidden_dim)),
+        )
+
+    def iteration(self, state: TrainState):
+        """Collect one rollout, store it, take the gradient steps. Returns (state, sums)."""
+        a = self.cfg.alg
+        key, k_collect, k_update = jax.random.split(state.key, 3)
+        eps = self.epsilon(state.env_steps)
+        actor, seqs, records = collect(self.env, self.learner, state.learner.params["agent"], state.actor, k_collect, eps, a.rollout_len)
+        buf = replay.add(state.buffer, seqs)
+
+        def update(learner_state, k):
+            return self.learner.update(learner_state, replay.sample(buf, k, a.batch_size))
+
+        learner_state, m = jax.lax.scan(update, state.learner, jax.random.split(k_update, a.updates_per_rollout))
+        done = records.done
+        sums = {
+            "loss": jnp.mean(m["loss"]),
+            "q_tot": jnp.mean(m["q_tot"]),
+            "grad_norm": jnp.mean(m["grad_norm"]),
+            "episodes": jnp.sum(done),
+            "wins": jnp.sum(records.won & done),
+            "return": jnp.sum(jnp.where(done, records.ep_return, 0.0)),
+        }
+        new_state = TrainState(learner_state, buf, actor, key, state.env_steps + a.num_envs * a.rollout_len)
+        return new_state, sums
+
+    def chunk(self, state: TrainState, num_iterations: jax.Array):
+        """`num_iterations` iterations (a traced count: one compiled program serves every
+        chunk length), then a greedy evaluation. Returns (state, ChunkMetrics)."""
+        zero = {k: jnp.zeros(()) for k in ("loss", "q_tot", "grad_norm", "episodes", "wins", "return")}
+
+        def body(_, carry):
+            s, acc = carry
+            s, sums = self.iteration(s)
+            return s, jax.tree.map(jnp.add, acc, sums)
+
+        state, acc = jax.lax.fori_loop(0, num_iterations, body, (state, zero))
+        key, k_eval = jax.random.split(state.key)
+        state = state.replace(key=key)
+        ev = evaluate(self.env, self.learner, state.learner.params["agent"], k_eval, self.cfg.eval_episodes)
+        n = jnp.maximum(num_iterations, 1)
+        episodes = jnp.maximum(acc["episodes"], 1)
+        metrics = ChunkMetrics(
+            env_steps=state.env_steps,
+            epsilon=self.epsilon(state.env_steps),
+            loss=acc["loss"] / n,
+            q_tot=acc["q_tot"] / n,
+            grad_norm=acc["grad_norm"] / n,
+            train_episodes=acc["episodes"],
+            train_return=acc["return"] / episodes,
+            train_win_rate=acc["wins"] / episodes,
+            eval_return=jnp.mean(ev.ret),
+            eval_win_rate=jnp.mean(ev.won),
+            eval_length=jnp.mean(ev.length),
+        )
+        return state, metrics
+
+    def final_evaluation(self, state: TrainState, num_episodes: int) -> EpisodeStats:
+        """Greedy evaluation of the trained team on `num_episodes` episodes, with a key of its
+        own (derived from, not advancing, the training key)."""
+        key = jax.random.fold_in(state.key, 0x5EED)
+        return evaluate(self.env, self.learner, state.learner.params["agent"], key, num_episodes)
+
+    def chunk_schedule(self) -> list[int]:
+        """Iterations per chunk over the whole run (the last chunk may be shorter)."""
+        total, per = self.cfg.total_iterations, self.cfg.iterations_per_chunk
+        return [min(per, total - i) for i in range(0, total, per)]
+
+    def train(self, key: jax.Array):
+        """The whole run for one seed, pure: (final state, ChunkMetrics [chunks], EpisodeStats)."""
+        state = self.init(key)
+        counts = jnp.asarray(self.chunk_schedule(), jnp.int32)
+        state, metrics = jax.lax.scan(self.chunk, state, counts)
+        return state, metrics, self.final_evaluation(state, self.cfg.final_eval_episodes)
+
+
+def make_train(cfg: TrainConfig):
+    """`train(key)` for one seed; `jax.jit(jax.vmap(make_train(cfg)))(seed_keys(...))` runs many."""
+    return Trainer(cfg).train
