@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
+import os
+import sys
 from functools import partial
 from typing import Callable
 
 from jarob.envs.core import EnvState, MarlEnv, PerturbationSpec, TimeStep
 
-with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-    # jaxmarl prints a banner on first import
-    import jaxmarl  # noqa: F401
+
+
+def _import_jaxmarl_quietly() -> None:
+    """jaxmarl prints a banner on import (after resetting sys.stdout): silence file descriptor 1."""
+    sys.stdout.flush()
+    saved, devnull = os.dup(1), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    try:
+        import jaxmarl  # noqa: F401
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+
+
+_import_jaxmarl_quietly()
 
 
 def _smax(map_name: str, eps: float, name: str) -> MarlEnv:

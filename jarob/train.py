@@ -1,0 +1,234 @@
+"""python -m jarob.train [env=<key>] [alg=<qmix|vdn>] [seeds=S] [total_steps=T] [run_dir=PATH] ...
+
+Trains `seeds` seeds in one jitted, vmapped program, run in chunks from this thin driver:
+between chunks it logs (progress bar, metrics.csv, TensorBoard), evaluates greedily and
+checkpoints. `resume=true` continues `run_dir` from its last checkpoint and ends bit-identical
+to an uninterrupted run. A run directory holds config.yaml, metrics.csv, checkpoints/ and,
+at the end, summary.json.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import resource
+import shutil
+import sys
+import time
+
+USAGE = __doc__.strip().splitlines()[0]
+
+# Keys that may differ between a run and its resumption.
+_RESUMABLE_KEYS = {"resume", "progress", "tensorboard", "run_dir"}
+_METRIC_COLUMNS = ["chunk", "seed", "env_steps", "wall_s", "sps"] + [
+    "epsilon",
+    "loss",
+    "q_tot",
+    "grad_norm",
+    "train_episodes",
+    "train_return",
+    "train_win_rate",
+    "eval_return",
+    "eval_win_rate",
+    "eval_length",
+]
+
+
+class RunError(Exception):
+    """A problem with the run directory; the message is one line."""
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[prefix + k] = v
+    return out
+
+
+def prepare_run_dir(cfg) -> str:
+    """Check the run directory against `resume` before anything is written."""
+    from jarob.checkpoint import has_checkpoint
+    from jarob.config import to_dict
+
+    run_dir = cfg.run_dir
+    if run_dir is None:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        run_dir = os.path.join("runs", f"{cfg.env.name}_{cfg.alg.name}_{cfg.adv.name}_{stamp}")
+    ckpt_dir = os.path.join(run_dir, "checkpoints")
+    if cfg.resume:
+        if not os.path.isdir(run_dir):
+            raise RunError(f"resume: run_dir {run_dir!r} does not exist")
+        if not has_checkpoint(ckpt_dir):
+            raise RunError(f"resume: run_dir {run_dir!r} has no checkpoint")
+        saved = _load_yaml(os.path.join(run_dir, "config.yaml"))
+        now = _flatten(to_dict(cfg))
+        for key, value in sorted(_flatten(saved).items()):
+            if key not in _RESUMABLE_KEYS and now.get(key) != value:
+                raise RunError(f"{key}: {now.get(key)!r} differs from the resumed run's {value!r}")
+    elif os.path.exists(run_dir) and os.listdir(run_dir):
+        raise RunError(f"run_dir: {run_dir!r} already exists; pass resume=true to continue it or choose another run_dir")
+    return run_dir
+
+
+def _load_yaml(path: str) -> dict:
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+
+
+def _save_yaml(cfg, path: str) -> None:
+    from omegaconf import OmegaConf
+
+    from jarob.config import to_dict
+
+    OmegaConf.save(OmegaConf.create(to_dict(cfg)), path)
+
+
+def run(cfg, run_dir: str) -> dict:
+    """Train, log, checkpoint and evaluate; returns the summary written to summary.json."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+    from tqdm import tqdm
+
+    from jarob.checkpoint import Checkpointer
+    from jarob.metrics_log import MetricsLog
+    from jarob.trainer import Trainer, seed_keys
+
+    t_start = time.time()
+    trainer = Trainer(cfg)
+    schedule = trainer.chunk_schedule()
+    steps_per_iter = cfg.steps_per_iteration
+
+    init = jax.jit(jax.vmap(trainer.init))
+    chunk = jax.jit(jax.vmap(trainer.chunk, in_axes=(0, None)), donate_argnums=0)
+    final_eval = jax.jit(jax.vmap(trainer.final_evaluation, in_axes=(0, None)), static_argnums=1)
+
+    keys = seed_keys(cfg.seed, cfg.seeds)
+    t0 = time.time()
+    init_c = init.lower(keys).compile()
+    compile_s = time.time() - t0
+    state = init_c(keys)
+
+    ckpt = Checkpointer(os.path.join(run_dir, "checkpoints"))
+    log = MetricsLog(run_dir, _METRIC_COLUMNS, cfg.tensorboard)
+    first_chunk, wall_before, solved = 0, 0.0, None
+    if cfg.resume:
+        step = ckpt.latest_step()
+        state, meta = ckpt.restore(step, state)
+        first_chunk, wall_before, solved = meta["chunks_done"], meta["wall_s"], meta["solved"]
+        log.truncate_after(first_chunk - 1)
+
+    t0 = time.time()
+    chunk_c = chunk.lower(state, jnp.int32(schedule[0])).compile()
+    compile_s += time.time() - t0
+
+    ckpt_every_chunks = max(1, round(cfg.checkpoint_every / (steps_per_iter * cfg.iterations_per_chunk)))
+    done_steps = sum(schedule[:first_chunk]) * steps_per_iter
+    train_s = 0.0
+    bar = tqdm(total=cfg.total_iterations * steps_per_iter, initial=done_steps, unit="step", disable=not cfg.progress, dynamic_ncols=True, file=sys.stderr)
+    for c in range(first_chunk, len(schedule)):
+        t0 = time.time()
+        state, m = chunk_c(state, jnp.int32(schedule[c]))
+        m = jax.tree.map(np.asarray, jax.block_until_ready(m))
+        dt = time.time() - t0
+        train_s += dt
+        n_steps = schedule[c] * steps_per_iter
+        wall = wall_before + time.time() - t_start
+        sps = n_steps * cfg.seeds / dt
+        rows = []
+        for s in range(cfg.seeds):
+            row = {f.name: float(getattr(m, f.name)[s]) for f in dataclasses.fields(m)}
+            row.update(chunk=c, seed=s, env_steps=int(m.env_steps[s]), wall_s=round(wall, 3), sps=round(sps, 1))
+            rows.append(row)
+        log.write(rows, int(m.env_steps[0]))
+        win_rate = float(np.mean(m.eval_win_rate))
+        if solved is None and trainer.env.has_win and win_rate >= cfg.solve_win_rate:
+            solved = {"chunk": c, "env_steps": int(m.env_steps[0]), "wall_s": round(wall, 2), "eval_win_rate": win_rate}
+        bar.update(n_steps)
+        bar.set_postfix(sps=f"{sps:,.0f}", win_rate=f"{win_rate:.2f}", ret=f"{float(np.mean(m.eval_return)):.2f}")
+        last = c == len(schedule) - 1
+        if last or (c + 1) % ckpt_every_chunks == 0:
+            ckpt.save(c + 1, state, {"chunks_done": c + 1, "wall_s": wall, "solved": solved})
+    bar.close()
+    log.close()
+    ckpt.close()
+
+    t0 = time.time()
+    eval_c = final_eval.lower(state, cfg.final_eval_episodes).compile()
+    compile_s += time.time() - t0
+    ev = jax.tree.map(np.asarray, eval_c(state))
+    env_steps = int(np.asarray(state.env_steps)[0])
+    run_steps = (env_steps - done_steps) * cfg.seeds
+    summary = {
+        "env": cfg.env.name,
+        "alg": cfg.alg.name,
+        "adv": cfg.adv.name,
+        "seeds": cfg.seeds,
+        "seed": cfg.seed,
+        "env_steps": env_steps,
+        "env_steps_all_seeds": env_steps * cfg.seeds,
+        "wall_s": round(wall_before + time.time() - t_start, 2),
+        "compile_s": round(compile_s, 2),
+        "sps": round(run_steps / train_s, 1) if train_s > 0 else None,
+        "solved": solved,
+        "final": {
+            "episodes": cfg.final_eval_episodes,
+            "win_rate": [float(x) for x in ev.won.mean(axis=1)],
+            "return": [float(x) for x in ev.ret.mean(axis=1)],
+            "length": [float(x) for x in ev.length.mean(axis=1)],
+        },
+        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "jax": jax.__version__,
+        "device": str(jax.devices()[0].platform),
+    }
+    with open(os.path.join(run_dir, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=2)
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if any(a in ("-h", "--help") for a in args):
+        print(USAGE)
+        print("Keys and defaults: configs/config.yaml, configs/alg/*.yaml (see README.md).")
+        return 0
+    from jarob.config import ConfigError, load_config
+
+    try:
+        cfg = load_config(args)
+        run_dir = prepare_run_dir(cfg)
+    except (ConfigError, RunError) as exc:
+        print(f"jarob.train: error: {exc}", file=sys.stderr)
+        return 2
+    created = not os.path.exists(run_dir)
+    os.makedirs(run_dir, exist_ok=True)
+    if not cfg.resume:
+        _save_yaml(cfg, os.path.join(run_dir, "config.yaml"))
+    try:
+        summary = run(cfg, run_dir)
+    except BaseException:
+        if created and _no_checkpoint(run_dir):  # nothing worth keeping: no half-written run dir
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+    wr = summary["final"]["win_rate"]
+    print(
+        f"{cfg.env.name} {cfg.alg.name}: greedy win rate {sum(wr) / len(wr):.3f} over {cfg.seeds} seed(s), "
+        f"return {sum(summary['final']['return']) / len(wr):.3f}, {summary['sps']:,.0f} env steps/s; "
+        f"{os.path.join(run_dir, 'summary.json')}"
+    )
+    return 0
+
+
+def _no_checkpoint(run_dir: str) -> bool:
+    from jarob.checkpoint import has_checkpoint
+
+    return not has_checkpoint(os.path.join(run_dir, "checkpoints"))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
