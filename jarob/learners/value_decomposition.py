@@ -103,5 +103,5 @@ class ValueDecomposition:
         n = state.updates + 1
         copy = n % self.cfg.target_update_every == 0
         target = jax.tree.map(lambda t, p: jnp.where(copy, p, t), state.target_params, params)
-        metrics["grad_norm"] = optax.global_norm(grads)
+        metrics["grad_norm"] = optax.tree.norm(grads)
         return LearnerState(params, target, opt_state, n), metrics
