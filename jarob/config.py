@@ -38,6 +38,7 @@ class AlgConfig:
     mixer_embed_dim: int
     hypernet_hidden: int
     lr: float
+    lr_final: float
     grad_clip: float
     gamma: float
     td_lambda: float
@@ -190,6 +191,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
                 "mixer_embed_dim",
                 "hypernet_hidden",
                 "lr",
+                "lr_final",
                 "grad_clip",
                 "reward_scale",
                 "eps_anneal_steps",

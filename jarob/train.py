@@ -96,6 +96,7 @@ def run(cfg, run_dir: str) -> dict:
     from tqdm import tqdm
 
     from jarob.checkpoint import Checkpointer
+    from jarob.devices import seed_sharding
     from jarob.metrics_log import MetricsLog
     from jarob.trainer import Trainer, seed_keys
 
@@ -104,11 +105,14 @@ def run(cfg, run_dir: str) -> dict:
     schedule = trainer.chunk_schedule()
     steps_per_iter = cfg.steps_per_iteration
 
-    init = jax.jit(jax.vmap(trainer.init))
-    chunk = jax.jit(jax.vmap(trainer.chunk, in_axes=(0, None)), donate_argnums=0)
-    final_eval = jax.jit(jax.vmap(trainer.final_evaluation, in_axes=(0, None)), static_argnums=1)
+    # Seeds are sharded over devices (one CPU device per seed where possible): every array with a
+    # leading seed axis, inputs and outputs alike, carries this sharding.
+    seeds = seed_sharding(cfg.seeds)
+    init = jax.jit(jax.vmap(trainer.init), out_shardings=seeds)
+    chunk = jax.jit(jax.vmap(trainer.chunk, in_axes=(0, None, None)), donate_argnums=0, out_shardings=seeds)
+    final_eval = jax.jit(jax.vmap(trainer.final_evaluation, in_axes=(0, None)), static_argnums=1, out_shardings=seeds)
 
-    keys = seed_keys(cfg.seed, cfg.seeds)
+    keys = jax.device_put(seed_keys(cfg.seed, cfg.seeds), seeds)
     t0 = time.time()
     init_c = init.lower(keys).compile()
     compile_s = time.time() - t0
@@ -124,20 +128,21 @@ def run(cfg, run_dir: str) -> dict:
         log.truncate_after(first_chunk - 1)
 
     t0 = time.time()
-    chunk_c = chunk.lower(state, jnp.int32(schedule[0])).compile()
+    chunk_c = chunk.lower(state, jnp.int32(0), jnp.int32(schedule[0][1])).compile()
     compile_s += time.time() - t0
 
     ckpt_every_chunks = max(1, round(cfg.checkpoint_every / (steps_per_iter * cfg.iterations_per_chunk)))
-    done_steps = sum(schedule[:first_chunk]) * steps_per_iter
+    done_steps = sum(n for _, n in schedule[:first_chunk]) * steps_per_iter
     train_s = 0.0
     bar = tqdm(total=cfg.total_iterations * steps_per_iter, initial=done_steps, unit="step", disable=not cfg.progress, dynamic_ncols=True, file=sys.stderr)
     for c in range(first_chunk, len(schedule)):
         t0 = time.time()
-        state, m = chunk_c(state, jnp.int32(schedule[c]))
+        first_iteration, num_iterations = schedule[c]
+        state, m = chunk_c(state, jnp.int32(first_iteration), jnp.int32(num_iterations))
         m = jax.tree.map(np.asarray, jax.block_until_ready(m))
         dt = time.time() - t0
         train_s += dt
-        n_steps = schedule[c] * steps_per_iter
+        n_steps = num_iterations * steps_per_iter
         wall = wall_before + time.time() - t_start
         sps = n_steps * cfg.seeds / dt
         rows = []

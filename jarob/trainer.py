@@ -23,7 +23,7 @@ from jarob.sequence import Sequence
 @struct.dataclass
 class TrainState:
     learner: LearnerState
-    buffer: replay.BufferState
+    buffer: Sequence  # replay buffer: every leaf [capacity, ...]
     actor: ActorState
     key: jax.Array
     env_steps: jax.Array  # [] int32, env steps taken by this seed
@@ -56,7 +56,8 @@ class Trainer:
     def __init__(self, cfg: TrainConfig):
         self.cfg = cfg
         self.env = envs.make(cfg.env.name)
-        self.learner = ValueDecomposition(cfg.alg, self.env)
+        total_updates = cfg.total_iterations * cfg.alg.updates_per_rollout
+        self.learner = ValueDecomposition(cfg.alg, self.env, total_updates)
 
     def epsilon(self, env_steps: jax.Array) -> jax.Array:
         """Linear exploration schedule in env steps."""
@@ -87,16 +88,18 @@ class Trainer:
             hidden=jnp.zeros((n, a.hidden_dim)),
         )
 
-    def iteration(self, state: TrainState):
-        """Collect one rollout, store it, take the gradient steps. Returns (state, sums)."""
+    def iteration(self, state: TrainState, index: jax.Array):
+        """Iteration `index` of the run (an unbatched count, shared by all seeds): collect one
+        rollout, store it, take the gradient steps. Returns (state, sums)."""
         a = self.cfg.alg
         key, k_collect, k_update = jax.random.split(state.key, 3)
         eps = self.epsilon(state.env_steps)
         actor, seqs, records = collect(self.env, self.learner, state.learner.params["agent"], state.actor, k_collect, eps, a.rollout_len)
-        buf = replay.add(state.buffer, seqs)
+        slot, size = replay.ring_position(index, a.num_envs, a.buffer_size)
+        buf = replay.write(state.buffer, seqs, slot)
 
         def update(learner_state, k):
-            return self.learner.update(learner_state, replay.sample(buf, k, a.batch_size))
+            return self.learner.update(learner_state, replay.sample(buf, k, a.batch_size, size))
 
         learner_state, m = jax.lax.scan(update, state.learner, jax.random.split(k_update, a.updates_per_rollout))
         done = records.done
@@ -111,14 +114,15 @@ class Trainer:
         new_state = TrainState(learner_state, buf, actor, key, state.env_steps + a.num_envs * a.rollout_len)
         return new_state, sums
 
-    def chunk(self, state: TrainState, num_iterations: jax.Array):
-        """`num_iterations` iterations (a traced count: one compiled program serves every
-        chunk length), then a greedy evaluation. Returns (state, ChunkMetrics)."""
+    def chunk(self, state: TrainState, first_iteration: jax.Array, num_iterations: jax.Array):
+        """Iterations first_iteration .. first_iteration + num_iterations - 1, then a greedy
+        evaluation. Both counts are traced and unbatched (in_axes None under vmap): one compiled
+        program serves every chunk. Returns (state, ChunkMetrics)."""
         zero = {k: jnp.zeros(()) for k in ("loss", "q_tot", "grad_norm", "episodes", "wins", "return")}
 
-        def body(_, carry):
+        def body(i, carry):
             s, acc = carry
-            s, sums = self.iteration(s)
+            s, sums = self.iteration(s, first_iteration + i)
             return s, jax.tree.map(jnp.add, acc, sums)
 
         state, acc = jax.lax.fori_loop(0, num_iterations, body, (state, zero))
@@ -148,16 +152,16 @@ class Trainer:
         key = jax.random.fold_in(state.key, 0x5EED)
         return evaluate(self.env, self.learner, state.learner.params["agent"], key, num_episodes)
 
-    def chunk_schedule(self) -> list[int]:
-        """Iterations per chunk over the whole run (the last chunk may be shorter)."""
+    def chunk_schedule(self) -> list[tuple[int, int]]:
+        """(first iteration, iterations) of every chunk of the run (the last may be shorter)."""
         total, per = self.cfg.total_iterations, self.cfg.iterations_per_chunk
-        return [min(per, total - i) for i in range(0, total, per)]
+        return [(i, min(per, total - i)) for i in range(0, total, per)]
 
     def train(self, key: jax.Array):
         """The whole run for one seed, pure: (final state, ChunkMetrics [chunks], EpisodeStats)."""
         state = self.init(key)
-        counts = jnp.asarray(self.chunk_schedule(), jnp.int32)
-        state, metrics = jax.lax.scan(self.chunk, state, counts)
+        schedule = jnp.asarray(self.chunk_schedule(), jnp.int32)
+        state, metrics = jax.lax.scan(lambda s, fc: self.chunk(s, fc[0], fc[1]), state, schedule)
         return state, metrics, self.final_evaluation(state, self.cfg.final_eval_episodes)
 
 

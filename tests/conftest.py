@@ -1,4 +1,2 @@
-import os
-
-# Tests compile many small programs: keep XLA to the machine's cores without oversubscribing.
-os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=true")
+# jarob configures XLA's CPU backend when imported; import it before any test starts JAX.
+import jarob  # noqa: F401

@@ -32,7 +32,7 @@ class LearnerState:
 class ValueDecomposition:
     """Pure functions of one VDN/QMIX learner; holds only static configuration."""
 
-    def __init__(self, cfg: AlgConfig, env: MarlEnv):
+    def __init__(self, cfg: AlgConfig, env: MarlEnv, total_updates: int = 1):
         self.cfg = cfg
         self.num_agents = env.num_agents
         self.num_actions = env.num_actions
@@ -45,7 +45,9 @@ class ValueDecomposition:
             self.mixer = VDNMixer()
         else:
             raise ValueError(f"unknown value-decomposition learner {cfg.name!r}")
-        self.tx = optax.chain(optax.clip_by_global_norm(cfg.grad_clip), optax.adam(cfg.lr))
+        # Learning rate: linear from lr to lr_final over the run's `total_updates` gradient steps.
+        lr = optax.linear_schedule(cfg.lr, cfg.lr_final, max(1, total_updates))
+        self.tx = optax.chain(optax.clip_by_global_norm(cfg.grad_clip), optax.adam(lr))
 
     # -- parameters and acting ----------------------------------------------------------
     def init(self, key: jax.Array) -> LearnerState:
