@@ -21,10 +21,6 @@ def init(example_item, capacity: int):
     return jax.tree.map(lambda x: jnp.zeros((capacity,) + x.shape, x.dtype), example_item)
 
 
-def capacity_of(data) -> int:
-    return jax.tree.leaves(data)[0].shape[0]
-
-
 def ring_position(iteration: jax.Array, items_per_add: int, capacity: int) -> tuple[jax.Array, jax.Array]:
     """(slot written by `iteration`, filled size after that write) for a ring receiving
     `items_per_add` items per iteration; capacity % items_per_add == 0."""

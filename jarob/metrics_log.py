@@ -46,7 +46,3 @@ class MetricsLog:
         if self._tb is not None:
             self._tb.close()
 
-
-def read_rows(run_dir: str) -> list[dict]:
-    with open(os.path.join(run_dir, "metrics.csv"), newline="") as f:
-        return list(csv.DictReader(f))

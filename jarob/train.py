@@ -202,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         print(USAGE)
         print("Keys and defaults: configs/config.yaml, configs/alg/*.yaml (see README.md).")
         return 0
+    from jarob.checkpoint import has_checkpoint
     from jarob.config import ConfigError, load_config
 
     try:
@@ -217,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         summary = run(cfg, run_dir)
     except BaseException:
-        if created and _no_checkpoint(run_dir):  # nothing worth keeping: no half-written run dir
+        if created and not has_checkpoint(os.path.join(run_dir, "checkpoints")):  # no half-written run dir
             shutil.rmtree(run_dir, ignore_errors=True)
         raise
     wr = summary["final"]["win_rate"]
@@ -227,12 +228,6 @@ def main(argv: list[str] | None = None) -> int:
         f"{os.path.join(run_dir, 'summary.json')}"
     )
     return 0
-
-
-def _no_checkpoint(run_dir: str) -> bool:
-    from jarob.checkpoint import has_checkpoint
-
-    return not has_checkpoint(os.path.join(run_dir, "checkpoints"))
 
 
 if __name__ == "__main__":
