@@ -38,3 +38,27 @@ class Checkpointer:
 
 def has_checkpoint(directory: str) -> bool:
     return os.path.isdir(directory) and Checkpointer(directory).latest_step() is not None
+
+
+# -- the trained team, for evaluation ----------------------------------------------------
+
+TEAM_FILE = "team.msgpack"
+
+
+def save_team(run_dir: str, team_params) -> None:
+    """The trained team's agent parameters (every leaf [seeds, ...]) for `jarob.evaluate`,
+    written atomically (temporary file + rename)."""
+    from flax import serialization
+
+    path = os.path.join(run_dir, TEAM_FILE)
+    with open(path + ".tmp", "wb") as f:
+        f.write(serialization.msgpack_serialize(jax.device_get(team_params)))
+    os.replace(path + ".tmp", path)
+
+
+def load_team_params(run_dir: str):
+    """The parameters `save_team` wrote (nested dicts of numpy arrays)."""
+    from flax import serialization
+
+    with open(os.path.join(run_dir, TEAM_FILE), "rb") as f:
+        return serialization.msgpack_restore(f.read())

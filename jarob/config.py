@@ -52,11 +52,18 @@ class AlgConfig:
     batch_size: int
     buffer_size: int
     target_update_every: int
+    team_ema: float  # Polyak rate of the evaluated team's parameters per gradient step (1 = online)
 
 
 @dataclass(frozen=True)
 class AdvConfig:
+    """The adversary the team trains against (and its attack settings)."""
+
     name: str
+    temperature: float
+    steps: int
+    step_size: Optional[float]
+    random_start: bool
 
 
 @dataclass(frozen=True)
@@ -94,7 +101,7 @@ class TrainConfig:
 
 _ALLOWED = {
     "alg": ("qmix", "vdn"),
-    "adv": ("none",),
+    "adv": ("none", "rn", "fgsm", "pgd"),
 }
 
 
@@ -119,6 +126,11 @@ def _check_type(key: str, value: Any, tp: Any) -> Any:
         if value is None:
             return None
         return _check_type(key, value, args[0])
+    if origin is tuple:  # tuple[X, ...]: a YAML/hydra list
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}: expected a list like [a,b], got {value!r}")
+        item = typing.get_args(tp)[0]
+        return tuple(_check_type(f"{key}[{i}]", v, item) for i, v in enumerate(value))
     if tp is bool:
         if isinstance(value, bool):
             return value
@@ -206,7 +218,11 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     )
     for key, v in positive.items():
         _require(v > 0, f"{key}: must be > 0, got {v}")
+    _require(cfg.adv.temperature > 0, f"adv.temperature: must be > 0, got {cfg.adv.temperature}")
+    _require(cfg.adv.steps > 0, f"adv.steps: must be > 0, got {cfg.adv.steps}")
+    _require(cfg.adv.step_size is None or cfg.adv.step_size > 0, f"adv.step_size: must be > 0, got {cfg.adv.step_size}")
     _require(cfg.seed >= 0, f"seed: must be >= 0, got {cfg.seed}")
+    _require(0.0 < a.team_ema <= 1.0, f"alg.team_ema: must lie in (0, 1], got {a.team_ema}")
     for key, v in {"alg.gamma": a.gamma, "alg.td_lambda": a.td_lambda, "alg.eps_start": a.eps_start, "alg.eps_end": a.eps_end, "solve_win_rate": cfg.solve_win_rate}.items():
         _require(0.0 <= v <= 1.0, f"{key}: must lie in [0, 1], got {v}")
     _require(a.eps_end <= a.eps_start, f"alg.eps_end: must not exceed alg.eps_start ({a.eps_start}), got {a.eps_end}")
@@ -244,23 +260,68 @@ def _check_group_overrides(overrides: list[str]) -> None:
 
 def load_config(overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
     """Compose configs/config.yaml with hydra overrides and validate the result."""
+    overrides = list(overrides)
+    _check_group_overrides(overrides)
+    return from_dict(compose_dict("config", overrides, "jarob.train"))
+
+
+def compose_dict(config_name: str, overrides: list[str], command: str) -> dict:
+    """configs/<config_name>.yaml composed with hydra overrides, as a plain resolved dict."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
     from omegaconf import OmegaConf
 
-    overrides = list(overrides)
-    _check_group_overrides(overrides)
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-            composed = compose(config_name="config", overrides=overrides)
+            composed = compose(config_name=config_name, overrides=list(overrides))
         data = OmegaConf.to_container(composed, resolve=True)
     except Exception as exc:  # hydra/omegaconf errors: one line that names the override
         lines = str(exc).strip().splitlines() or [type(exc).__name__]
         if lines[0].startswith("Could not override") and "not in struct" in str(exc.__cause__):
             key = lines[0].split("'")[1]
-            raise ConfigError(f"{key}: unknown key; see `python -m jarob.train --help`") from None
+            raise ConfigError(f"{key}: unknown key; see `python -m {command} --help`") from None
         raise ConfigError(lines[0]) from None
     finally:
         GlobalHydra.instance().clear()
-    return from_dict(data)
+    return data
+
+
+def adv_config(name: str) -> AdvConfig:
+    """The AdvConfig of configs/adv/<name>.yaml."""
+    _check_group_overrides([f"adv={name}"])
+    return load_config([f"adv={name}"]).adv
+
+
+# -- evaluation ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """`python -m jarob.evaluate`: trained teams (run directories) x adversaries."""
+
+    runs: tuple[str, ...]
+    adversaries: tuple[str, ...]
+    episodes: int
+    out: Optional[str]
+    eps: Optional[float]
+    sweep_eps: Optional[tuple[float, ...]]
+    compare: Optional[str]
+    seed: int
+    progress: bool
+
+
+def load_eval_config(overrides: list[str] | tuple[str, ...] = ()) -> EvalConfig:
+    """Compose configs/evaluate.yaml with overrides and validate the result."""
+    for ov in overrides:
+        if "=" not in ov:
+            raise ConfigError(f"{ov}: expected key=value")
+    cfg = _build(EvalConfig, compose_dict("evaluate", list(overrides), "jarob.evaluate"), "")
+    _require(len(cfg.runs) > 0, "runs: give at least one run directory, e.g. runs=[runs/a,runs/b]")
+    _require(len(cfg.adversaries) > 0, "adversaries: give at least one, e.g. adversaries=[none,fgsm]")
+    _require(cfg.episodes > 0, f"episodes: must be > 0, got {cfg.episodes}")
+    _require(cfg.eps is None or cfg.eps >= 0, f"eps: must be >= 0, got {cfg.eps}")
+    _require(cfg.sweep_eps is None or (len(cfg.sweep_eps) > 0 and min(cfg.sweep_eps) >= 0), f"sweep_eps: must be a non-empty list of values >= 0, got {cfg.sweep_eps}")
+    _require(cfg.seed >= 0, f"seed: must be >= 0, got {cfg.seed}")
+    _require(cfg.out is None or cfg.out.strip() != "", "out: must not be empty")
+    return cfg

@@ -1,4 +1,9 @@
-"""Acting in E parallel environments: epsilon-greedy collection and greedy evaluation."""
+"""Acting in E parallel environments: epsilon-greedy collection and greedy evaluation.
+
+An observation adversary (`jarob.adversaries`) sits between the environment and the team: it
+perturbs each environment's observations before the team acts, and the team's GRU and replay
+buffer see the perturbed observations (DESIGN.md section 8). `adversary=None` = clean.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from jarob.adversaries.base import TeamView
 from jarob.envs import EnvState, MarlEnv, TimeStep
 from jarob.ops import epsilon_greedy
 from jarob.sequence import Sequence, from_steps
@@ -23,7 +29,8 @@ class ActorState:
 
 @struct.dataclass
 class StepRecord:
-    obs: jax.Array
+    obs: jax.Array  # [E, N, O] what the team saw
+    clean_obs: jax.Array  # [E, N, O] what the environment emitted
     avail: jax.Array
     state: jax.Array
     last_action: jax.Array
@@ -43,17 +50,34 @@ def init_actor(env: MarlEnv, learner, key: jax.Array, num_envs: int) -> ActorSta
     return ActorState(env_state, ts, hidden, last_action)
 
 
-def act_step(env: MarlEnv, learner, agent_params, actor: ActorState, key: jax.Array, eps: jax.Array):
-    """One epsilon-greedy step of every environment (eps = 0: greedy)."""
-    k_act, k_env = jax.random.split(key)
+def perceive(learner, agent_params, actor: ActorState, last_action: jax.Array, adversary, adv_state, key: jax.Array, train: bool) -> jax.Array:
+    """The observations [E, N, O] the team sees at the current step: the adversary's
+    perturbation of each environment's clean observations (the clean ones without adversary)."""
+    ts = actor.ts
+    if adversary is None:
+        return ts.obs
+
+    def one(obs, avail, state, hidden, last, first, k):
+        q_fn = lambda o: learner.step_q(agent_params, hidden, o, last, first)[1]  # noqa: E731
+        return adversary.perturb(adv_state, obs, TeamView(q_fn, avail, state), k, train)
+
+    keys = jax.random.split(key, ts.obs.shape[0])
+    return jax.vmap(one)(ts.obs, ts.avail, ts.state, actor.hidden, last_action, ts.first, keys)
+
+
+def act_step(env: MarlEnv, learner, agent_params, actor: ActorState, key: jax.Array, eps: jax.Array, adversary=None, adv_state=None, train: bool = True):
+    """One epsilon-greedy step of every environment (eps = 0: greedy), under `adversary`."""
+    k_act, k_env, k_adv = jax.random.split(key, 3)
     ts = actor.ts
     last_action = jnp.where(ts.first[:, None], -1, actor.last_action)
-    hidden, q = learner.step_q(agent_params, actor.hidden, ts.obs, last_action, ts.first)
+    seen = perceive(learner, agent_params, actor, last_action, adversary, adv_state, k_adv, train)
+    hidden, q = learner.step_q(agent_params, actor.hidden, seen, last_action, ts.first)
     actions = epsilon_greedy(k_act, q, ts.avail, eps).astype(jnp.int32)
     env_keys = jax.random.split(k_env, actions.shape[0])
     env_state, next_ts = jax.vmap(env.step)(env_keys, actor.env_state, actions)
     record = StepRecord(
-        obs=ts.obs,
+        obs=seen,
+        clean_obs=ts.obs,
         avail=ts.avail,
         state=ts.state,
         last_action=last_action,
@@ -68,22 +92,25 @@ def act_step(env: MarlEnv, learner, agent_params, actor: ActorState, key: jax.Ar
     return ActorState(env_state, next_ts, hidden, actions), record
 
 
-def collect(env: MarlEnv, learner, agent_params, actor: ActorState, key: jax.Array, eps: jax.Array, length: int):
-    """Run `length` steps; return the new actor state, one Sequence per env ([E, ...]) and the
-    per-step records [T, E] (for episode statistics)."""
+def collect(env: MarlEnv, learner, agent_params, actor: ActorState, key: jax.Array, eps: jax.Array, length: int, adversary=None, adv_state=None):
+    """Run `length` steps (training mode); return the new actor state, one Sequence per env
+    ([E, ...], holding what the team saw) and the per-step records [T, E]."""
     hidden0 = actor.hidden
+    k_steps, k_final = jax.random.split(key)
 
     def body(a, k):
-        return act_step(env, learner, agent_params, a, k, eps)
+        return act_step(env, learner, agent_params, a, k, eps, adversary, adv_state, True)
 
-    actor, records = jax.lax.scan(body, actor, jax.random.split(key, length))
+    actor, records = jax.lax.scan(body, actor, jax.random.split(k_steps, length))
     ts = actor.ts
+    last_action = jnp.where(ts.first[:, None], -1, actor.last_action)
     final = {
-        "obs": ts.obs,
+        # The bootstrap view, perturbed as the team would see it with the current parameters.
+        "obs": perceive(learner, agent_params, actor, last_action, adversary, adv_state, k_final, True),
         "avail": ts.avail,
         "state": ts.state,
         "first": ts.first,
-        "last_action": jnp.where(ts.first[:, None], -1, actor.last_action),
+        "last_action": last_action,
     }
     return actor, from_steps(records, final, hidden0), records
 
@@ -95,16 +122,30 @@ class EpisodeStats:
     length: jax.Array  # [E]
 
 
-def evaluate(env: MarlEnv, learner, agent_params, key: jax.Array, num_episodes: int) -> EpisodeStats:
-    """Greedy team, `num_episodes` fresh environments, each played to its first episode end."""
+def evaluate(env: MarlEnv, learner, agent_params, key: jax.Array, num_episodes: int, adversary=None, adv_state=None) -> EpisodeStats:
+    """Greedy team (under `adversary` in test mode), `num_episodes` fresh environments, each
+    played to its first episode end; stops as soon as every environment has finished one."""
     k_init, k_run = jax.random.split(key)
     actor = init_actor(env, learner, k_init, num_episodes)
+    keys = jax.random.split(k_run, env.max_steps + 1)
+    zero_f = jnp.zeros((num_episodes,), jnp.float32)
+    stats = EpisodeStats(jnp.zeros((num_episodes,), bool), zero_f, jnp.zeros((num_episodes,), jnp.int32))
+    finished = jnp.zeros((num_episodes,), bool)
 
-    def body(a, k):
-        a, rec = act_step(env, learner, agent_params, a, k, jnp.zeros(()))
-        return a, (rec.done, rec.won, rec.ep_return, rec.ep_length)
+    def cond(carry):
+        t, _, finished, _ = carry
+        return (t < keys.shape[0]) & ~jnp.all(finished)
 
-    _, (done, won, ret, length) = jax.lax.scan(body, actor, jax.random.split(k_run, env.max_steps + 1))
-    idx = jnp.argmax(done, axis=0)  # first episode end of each env
-    pick = lambda x: jnp.take_along_axis(x, idx[None], axis=0)[0]  # noqa: E731
-    return EpisodeStats(pick(won), pick(ret), pick(length))
+    def body(carry):
+        t, a, finished, stats = carry
+        a, rec = act_step(env, learner, agent_params, a, keys[t], jnp.zeros(()), adversary, adv_state, False)
+        new = rec.done & ~finished  # first episode end of these environments
+        stats = EpisodeStats(
+            jnp.where(new, rec.won, stats.won),
+            jnp.where(new, rec.ep_return, stats.ret),
+            jnp.where(new, rec.ep_length, stats.length),
+        )
+        return t + 1, a, finished | rec.done, stats
+
+    _, _, _, stats = jax.lax.while_loop(cond, body, (jnp.zeros((), jnp.int32), actor, finished, stats))
+    return stats

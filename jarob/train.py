@@ -95,7 +95,7 @@ def run(cfg, run_dir: str) -> dict:
     import numpy as np
     from tqdm import tqdm
 
-    from jarob.checkpoint import Checkpointer
+    from jarob.checkpoint import TEAM_FILE, Checkpointer, save_team
     from jarob.devices import seed_sharding
     from jarob.metrics_log import MetricsLog
     from jarob.trainer import Trainer, seed_keys
@@ -167,6 +167,7 @@ def run(cfg, run_dir: str) -> dict:
     eval_c = final_eval.lower(state, cfg.final_eval_episodes).compile()
     compile_s += time.time() - t0
     ev = jax.tree.map(np.asarray, eval_c(state))
+    save_team(run_dir, state.learner.team)
     env_steps = int(np.asarray(state.env_steps)[0])
     run_steps = (env_steps - done_steps) * cfg.seeds
     summary = {
@@ -181,6 +182,7 @@ def run(cfg, run_dir: str) -> dict:
         "compile_s": round(compile_s, 2),
         "sps": round(run_steps / train_s, 1) if train_s > 0 else None,
         "solved": solved,
+        "team": TEAM_FILE,
         "final": {
             "episodes": cfg.final_eval_episodes,
             "win_rate": [float(x) for x in ev.won.mean(axis=1)],

@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from jarob import adversaries
 from jarob import buffer as replay
 from jarob import envs
 from jarob.config import TrainConfig
@@ -25,6 +26,7 @@ class TrainState:
     learner: LearnerState
     buffer: Sequence  # replay buffer: every leaf [capacity, ...]
     actor: ActorState
+    adversary: dict  # the training adversary's state (its budget; its parameters when learned)
     key: jax.Array
     env_steps: jax.Array  # [] int32, env steps taken by this seed
 
@@ -58,6 +60,8 @@ class Trainer:
         self.env = envs.make(cfg.env.name)
         total_updates = cfg.total_iterations * cfg.alg.updates_per_rollout
         self.learner = ValueDecomposition(cfg.alg, self.env, total_updates)
+        # The adversary the team trains against (none: clean observations).
+        self.adversary = None if cfg.adv.name == "none" else adversaries.make(cfg.adv, self.env, cfg.env.eps)
 
     def epsilon(self, env_steps: jax.Array) -> jax.Array:
         """Linear exploration schedule in env steps."""
@@ -66,12 +70,13 @@ class Trainer:
         return a.eps_start + frac * (a.eps_end - a.eps_start)
 
     def init(self, key: jax.Array) -> TrainState:
-        k_learner, k_actor, key = jax.random.split(key, 3)
+        k_learner, k_actor, k_adv, key = jax.random.split(key, 4)
         learner_state = self.learner.init(k_learner)
         actor = init_actor(self.env, self.learner, k_actor, self.cfg.alg.num_envs)
         example = self._example_sequence()
         buf = replay.init(example, self.cfg.alg.buffer_size)
-        return TrainState(learner_state, buf, actor, key, jnp.zeros((), jnp.int32))
+        adv_state = {} if self.adversary is None else self.adversary.init(k_adv)
+        return TrainState(learner_state, buf, actor, adv_state, key, jnp.zeros((), jnp.int32))
 
     def _example_sequence(self) -> Sequence:
         e, t, a = self.env, self.cfg.alg.rollout_len, self.cfg.alg
@@ -94,7 +99,8 @@ class Trainer:
         a = self.cfg.alg
         key, k_collect, k_update = jax.random.split(state.key, 3)
         eps = self.epsilon(state.env_steps)
-        actor, seqs, records = collect(self.env, self.learner, state.learner.params["agent"], state.actor, k_collect, eps, a.rollout_len)
+        agent = state.learner.params["agent"]
+        actor, seqs, records = collect(self.env, self.learner, agent, state.actor, k_collect, eps, a.rollout_len, self.adversary, state.adversary)
         slot, size = replay.ring_position(index, a.num_envs, a.buffer_size)
         buf = replay.write(state.buffer, seqs, slot)
 
@@ -111,7 +117,7 @@ class Trainer:
             "wins": jnp.sum(records.won & done),
             "return": jnp.sum(jnp.where(done, records.ep_return, 0.0)),
         }
-        new_state = TrainState(learner_state, buf, actor, key, state.env_steps + a.num_envs * a.rollout_len)
+        new_state = state.replace(learner=learner_state, buffer=buf, actor=actor, key=key, env_steps=state.env_steps + a.num_envs * a.rollout_len)
         return new_state, sums
 
     def chunk(self, state: TrainState, first_iteration: jax.Array, num_iterations: jax.Array):
@@ -128,7 +134,7 @@ class Trainer:
         state, acc = jax.lax.fori_loop(0, num_iterations, body, (state, zero))
         key, k_eval = jax.random.split(state.key)
         state = state.replace(key=key)
-        ev = evaluate(self.env, self.learner, state.learner.params["agent"], k_eval, self.cfg.eval_episodes)
+        ev = evaluate(self.env, self.learner, state.learner.team, k_eval, self.cfg.eval_episodes)
         n = jnp.maximum(num_iterations, 1)
         episodes = jnp.maximum(acc["episodes"], 1)
         metrics = ChunkMetrics(
@@ -150,7 +156,7 @@ class Trainer:
         """Greedy evaluation of the trained team on `num_episodes` episodes, with a key of its
         own (derived from, not advancing, the training key)."""
         key = jax.random.fold_in(state.key, 0x5EED)
-        return evaluate(self.env, self.learner, state.learner.params["agent"], key, num_episodes)
+        return evaluate(self.env, self.learner, state.learner.team, key, num_episodes)
 
     def chunk_schedule(self) -> list[tuple[int, int]]:
         """(first iteration, iterations) of every chunk of the run (the last may be shorter)."""

@@ -46,3 +46,44 @@ class CountingEnv(MarlEnv):
         obs = jnp.broadcast_to(onehot, (self.num_agents, self.obs_dim))
         avail = jnp.ones((self.num_agents, self.num_actions), bool).at[:, 0].set(False)
         return obs, avail, onehot
+
+
+class ThresholdEnv(MarlEnv):
+    """One-step episodes, won iff every agent takes action 1. Every agent sees obs = [0.5, 1.0];
+    feature 0 is perturbable within [0, 1], feature 1 never is."""
+
+    has_win = True
+
+    def __init__(self, num_agents: int = 2):
+        self.name = "threshold"
+        self.num_agents = num_agents
+        self.num_actions = 2
+        self.obs_dim = 2
+        self.state_dim = 1
+        self.max_steps = 1
+        self.default_eps = 0.25
+        self.perturbation = PerturbationSpec(mask=np.array([True, False]), low=np.zeros(2, np.float32), high=np.ones(2, np.float32))
+
+    def _reset(self, key):
+        return jnp.zeros((), jnp.int32)
+
+    def _step(self, key, t, actions):
+        won = jnp.all(actions == 1)
+        return t + 1, won.astype(jnp.float32), jnp.ones((), bool), won
+
+    def _view(self, t):
+        obs = jnp.broadcast_to(jnp.array([0.5, 1.0]), (self.num_agents, 2))
+        return obs, jnp.ones((self.num_agents, 2), bool), jnp.zeros((1,))
+
+
+class LinearTeam:
+    """A memoryless 'learner' for attack and evaluator tests: Q_i = obs_i @ W + b."""
+
+    def __init__(self, alg=None, env=None):
+        pass
+
+    def initial_hidden(self, batch_shape):
+        return jnp.zeros(batch_shape + (1,))
+
+    def step_q(self, params, hidden, obs, last_action, first):
+        return hidden, obs @ params["w"] + params["b"]

@@ -12,26 +12,7 @@ from jarob.config import load_config
 from jarob.train import main
 from jarob.trainer import Trainer, seed_keys
 
-TINY = [
-    "env=smax_3m",
-    "seeds=2",
-    "total_steps=256",
-    "eval_every=64",
-    "checkpoint_every=64",
-    "eval_episodes=4",
-    "final_eval_episodes=8",
-    "progress=false",
-    "tensorboard=false",
-    "alg.num_envs=4",
-    "alg.rollout_len=8",
-    "alg.batch_size=4",
-    "alg.buffer_size=32",
-    "alg.hidden_dim=16",
-    "alg.mixer_embed_dim=8",
-    "alg.hypernet_hidden=16",
-    "alg.eps_anneal_steps=128",
-    "alg.target_update_every=3",
-]
+from conftest import TINY
 TIMING = {"wall_s", "sps"}
 
 
@@ -49,10 +30,8 @@ def _final_params(run_dir, overrides):
 
 
 @pytest.fixture(scope="module")
-def reference_run(tmp_path_factory):
-    run_dir = tmp_path_factory.mktemp("ref") / "run"
-    assert main(TINY + [f"run_dir={run_dir}"]) == 0
-    return run_dir
+def reference_run(tiny_run):
+    return tiny_run
 
 
 def test_run_directory_contents(reference_run):

@@ -27,6 +27,7 @@ class LearnerState:
     target_params: dict
     opt_state: optax.OptState
     updates: jax.Array  # [] int32, gradient steps taken
+    team: dict  # the agent parameters the trained team acts with greedily (see `team_ema`)
 
 
 class ValueDecomposition:
@@ -57,7 +58,7 @@ class ValueDecomposition:
             "agent": self.agent.init(k_agent, self.initial_hidden((self.num_agents,)), x),
             "mixer": self.mixer.init(k_mixer, jnp.zeros((self.num_agents,)), jnp.zeros((self.state_dim,))),
         }
-        return LearnerState(params, params, self.tx.init(params), jnp.zeros((), jnp.int32))
+        return LearnerState(params, params, self.tx.init(params), jnp.zeros((), jnp.int32), params["agent"])
 
     def initial_hidden(self, batch_shape: tuple[int, ...]) -> jax.Array:
         return jnp.zeros(batch_shape + (self.cfg.hidden_dim,))
@@ -105,5 +106,8 @@ class ValueDecomposition:
         n = state.updates + 1
         copy = n % self.cfg.target_update_every == 0
         target = jax.tree.map(lambda t, p: jnp.where(copy, p, t), state.target_params, params)
+        # The team that is evaluated (and attacked): a Polyak average of the agent's parameters,
+        # team <- team + team_ema * (online - team); team_ema = 1 keeps the online parameters.
+        team = optax.incremental_update(params["agent"], state.team, self.cfg.team_ema)
         metrics["grad_norm"] = optax.tree.norm(grads)
-        return LearnerState(params, target, opt_state, n), metrics
+        return LearnerState(params, target, opt_state, n, team), metrics

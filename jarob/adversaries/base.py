@@ -1,0 +1,68 @@
+"""The adversary interface (DESIGN.md section 3).
+
+An observation adversary is a set of pure functions used inside the jitted rollout:
+
+    init(key)                                   -> adv_state (a pytree; () for static attacks)
+    perturb(adv_state, obs, view, key, train)   -> perturbed obs [N, O] of one environment
+    update(adv_state, batch, key)               -> (adv_state, metrics)   (learned ones only)
+
+`view` (a `TeamView`) lets the attacker query the protagonist at the current step: its
+utilities as a function of the observations it would see, its available actions and the world
+state. `train` selects the training mode (exploration) or the test mode of learned attackers.
+Every perturbation is projected onto B_eps(o) ∩ the env's valid range on perturbable features.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+
+from jarob.ops import mask_logits
+
+
+@dataclass(frozen=True)
+class TeamView:
+    """The protagonist at one step of one environment, as an attacker may query it."""
+
+    q_fn: Callable[[jax.Array], jax.Array]  # obs [N, O] -> utilities [N, A] at the current GRU state
+    avail: jax.Array  # [N, A] bool
+    state: jax.Array  # [S] world state (never perturbed)
+
+
+def team_log_policy(q: jax.Array, avail: jax.Array, temperature: float) -> jax.Array:
+    """log pi(.|o) of a Q-learner read as a distribution: log softmax(Q / T) over the available
+    actions only (DESIGN.md section 4)."""
+    return jax.nn.log_softmax(mask_logits(q / temperature, avail), axis=-1)
+
+
+class ObservationAdversary:
+    """Base class: static configuration only; every method is pure.
+
+    The budget lives in the adversary state (`adv_state["eps"]`), so one compiled program serves
+    every eps of a sweep: `init(key, eps)` defaults it to the one given at construction.
+    """
+
+    learned = False
+
+    def __init__(self, cfg, env, eps: float):
+        self.cfg = cfg
+        self.spec = env.perturbation
+        self.eps = float(eps)
+
+    def init(self, key: jax.Array, eps=None) -> dict:
+        return {"eps": jnp.asarray(self.eps if eps is None else eps, jnp.float32)}
+
+    def perturb(self, adv_state, obs: jax.Array, view: TeamView, key: jax.Array, train: bool = False) -> jax.Array:
+        raise NotImplementedError
+
+    def project(self, eps: jax.Array):
+        """proj(clean, x): onto B_eps(clean) ∩ valid range, perturbable features only."""
+        return lambda clean, x: self.spec.project(clean, x, eps)
+
+    def random_start(self, key: jax.Array, obs: jax.Array, eps: jax.Array) -> jax.Array:
+        """A uniform point of B_eps(obs) ∩ valid range (perturbable features only)."""
+        noise = jax.random.uniform(key, obs.shape, obs.dtype, -1.0, 1.0) * eps
+        return self.spec.project(obs, obs + noise, eps)

@@ -1,0 +1,69 @@
+"""Gradient observation attacks on the protagonist's masked softmax policy: FGSM and PGD.
+
+Untargeted: ascend CE(pi(.|o~), a*) with a* the greedy action on the clean observation.
+Targeted: descend CE(pi(.|o~), a^) toward a given target action (ATSA's STor, eqs. 12-13, and
+PAAD's actor). Each agent is attacked on its own policy; the sum of the agents' losses has
+per-agent gradients because every agent's utilities depend only on its own observation.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import jax
+import jax.numpy as jnp
+
+from jarob.adversaries.base import ObservationAdversary, TeamView, team_log_policy
+from jarob.ops import masked_argmax, take
+
+
+def pgd_attack(
+    q_fn,
+    avail: jax.Array,
+    obs: jax.Array,
+    project,
+    *,
+    steps: int,
+    step_size: float,
+    temperature: float = 1.0,
+    target: Optional[jax.Array] = None,
+    start: Optional[jax.Array] = None,
+) -> jax.Array:
+    """K signed-gradient steps on CE(pi(.|o~), label), each projected by `project(clean, x)`.
+
+    label = target (descend: targeted) or the clean greedy action (ascend: untargeted).
+    `start` is the first iterate (default: the clean obs). FGSM is steps=1, step_size=eps.
+    Differentiable in every argument (ATSA needs gradients through it later).
+    """
+    if target is None:
+        label, sign = masked_argmax(jax.lax.stop_gradient(q_fn(obs)), avail), 1.0
+    else:
+        label, sign = target, -1.0
+
+    def ce(x):
+        return -jnp.sum(take(team_log_policy(q_fn(x), avail, temperature), label))
+
+    def body(_, x):
+        g = jax.grad(ce)(x)
+        return project(obs, x + sign * step_size * jnp.sign(g))
+
+    x0 = obs if start is None else start
+    return jax.lax.fori_loop(0, steps, body, x0)
+
+
+class FGSM(ObservationAdversary):
+    """Untargeted FGSM: o~ = proj(o + eps * sign(grad_o CE(pi(.|o), a*)))."""
+
+    def perturb(self, adv_state, obs: jax.Array, view: TeamView, key: jax.Array, train: bool = False) -> jax.Array:
+        eps = adv_state["eps"]
+        return pgd_attack(view.q_fn, view.avail, obs, self.project(eps), steps=1, step_size=eps, temperature=self.cfg.temperature)
+
+
+class PGD(ObservationAdversary):
+    """K-step PGD (step size `step_size`, default eps / K), optional random start, untargeted."""
+
+    def perturb(self, adv_state, obs: jax.Array, view: TeamView, key: jax.Array, train: bool = False) -> jax.Array:
+        eps, c = adv_state["eps"], self.cfg
+        step_size = eps / c.steps if c.step_size is None else c.step_size
+        start = self.random_start(key, obs, eps) if c.random_start else None
+        return pgd_attack(view.q_fn, view.avail, obs, self.project(eps), steps=c.steps, step_size=step_size, temperature=c.temperature, start=start)

@@ -1,0 +1,105 @@
+"""python -m jarob.evaluate runs=[<run_dir>,...] adversaries=[none,rn,fgsm,pgd] episodes=500 out=<dir>
+
+Evaluates every trained team (a `jarob.train` run directory, all its seeds) against every
+adversary and writes cells.csv, table.md, table.json, heatmap.png (and sweep.png with
+`sweep_eps=[...]`) into `out`. Keys and defaults: configs/evaluate.yaml.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import sys
+import time
+
+USAGE = __doc__.strip().splitlines()[0]
+
+
+def resolve_adversaries(names, env, eps):
+    """(name, adversary) for every column. Names are configs/adv/<name>.yaml options."""
+    from jarob import adversaries
+    from jarob.config import ConfigError, adv_config
+    from jarob.evaluation import EvaluationError
+
+    out = []
+    for name in names:
+        if os.path.isdir(name):
+            raise EvaluationError(f"adversaries: {name!r} is a directory; learned attackers (run directories) are not available yet; allowed: {', '.join(adversaries.NAMES)}")
+        try:
+            cfg = adv_config(name)
+        except ConfigError:
+            raise EvaluationError(f"adversaries: unknown {name!r}; allowed: {', '.join(adversaries.NAMES)}") from None
+        out.append((name, None if name == "none" else adversaries.make(cfg, env, eps)))
+    return out
+
+
+def run(cfg) -> dict:
+    """Evaluate and write the report; returns a summary dict."""
+    from tqdm import tqdm
+
+    from jarob import envs, report
+    from jarob.evaluation import CrossEvaluator, EvaluationError, check_same_env, group_by_architecture, load_team
+
+    t0 = time.time()
+    teams = [load_team(r) for r in cfg.runs]
+    labels = [t.label for t in teams]
+    if len(set(labels)) != len(labels):  # same basename in different folders: use the paths
+        teams = [load_team(r, label=os.path.normpath(r)) for r in cfg.runs]
+        labels = [t.label for t in teams]
+    env = envs.make(check_same_env(teams))
+    eps = env.default_eps if cfg.eps is None else cfg.eps
+    compare = labels[0] if cfg.compare is None else cfg.compare
+    if compare not in labels:
+        raise EvaluationError(f"compare: {compare!r} is not a team; allowed: {', '.join(labels)}")
+    columns = resolve_adversaries(cfg.adversaries, env, eps)
+    eps_values = [eps] + [e for e in (cfg.sweep_eps or ()) if abs(e - eps) > 1e-9]
+    groups = group_by_architecture(teams)
+    evaluator = CrossEvaluator(env, cfg.episodes, cfg.seed)
+    cells = []
+    calls = [(g, name, adv, e) for g in groups for name, adv in columns for e in (eps_values if adv is not None else [eps])]
+    bar = tqdm(total=len(calls), unit="cell group", disable=not cfg.progress, file=sys.stderr, dynamic_ncols=True)
+    for group, name, adversary, e in calls:
+        bar.set_postfix(adversary=name, eps=f"{e:g}")
+        new = evaluator.run_group(group, name, adversary, e)
+        # Clean play does not depend on eps: one evaluation stands for every eps of a sweep.
+        cells += new if adversary is not None else [dataclasses.replace(c, eps=float(x)) for x in eps_values for c in new]
+        bar.update(1)
+    bar.close()
+    out = cfg.out or os.path.join("eval", time.strftime("%Y%m%d-%H%M%S"))
+    table = report.write_report(out, cells, labels, [n for n, _ in columns], eps, env.has_win, compare, env.name, cfg.sweep_eps is not None)
+    return {"out": out, "wall_s": time.time() - t0, "table": table}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if any(a in ("-h", "--help") for a in args):
+        print(USAGE)
+        print("Keys and defaults: configs/evaluate.yaml (see README.md).")
+        return 0
+    from jarob.config import ConfigError, load_eval_config
+    from jarob.evaluation import EvaluationError
+
+    try:
+        cfg = load_eval_config(args)
+    except ConfigError as exc:
+        print(f"jarob.evaluate: error: {exc}", file=sys.stderr)
+        return 2
+    created = cfg.out is not None and not os.path.exists(cfg.out)
+    try:
+        summary = run(cfg)
+    except EvaluationError as exc:
+        print(f"jarob.evaluate: error: {exc}", file=sys.stderr)
+        return 2
+    except BaseException:
+        if created:  # no half-written output directory
+            shutil.rmtree(cfg.out, ignore_errors=True)
+        raise
+    t = summary["table"]
+    avg = ", ".join(f"{team} {row['AVG']['mean']:.3f}" for team, row in t["rows"].items())
+    print(f"AVG {t['metric']}: {avg}; {summary['wall_s']:.1f} s; {os.path.join(summary['out'], 'table.md')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,155 @@
+"""Cross evaluation of trained teams against adversaries (the papers' tables).
+
+A *team* is a trained run: its agent parameters for every seed. A *cell* is one (team, seed,
+adversary, eps): `episodes` greedy episodes under the adversary in test mode. Every team that
+shares an agent architecture is evaluated against one adversary in one jitted call vmapped
+over (team, seed) pairs, sharded one pair per host device; the budget eps is part of the
+adversary's state, so an eps sweep reuses the compiled program.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jarob.config import AlgConfig
+from jarob.envs import MarlEnv
+from jarob.learners.value_decomposition import ValueDecomposition
+from jarob.rollout import evaluate
+
+class EvaluationError(Exception):
+    """A problem with the evaluator's inputs; the message is one line."""
+
+
+@dataclass(frozen=True)
+class Team:
+    """A trained team: the agent parameters of each of its seeds (every leaf [seeds, ...])."""
+
+    label: str
+    env_name: str
+    alg: AlgConfig
+    params: Any
+    seeds: int
+    run_dir: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class Cell:
+    team: str
+    seed: int
+    adversary: str
+    eps: float
+    win_rate: float
+    ret: float
+    length: float
+
+
+def load_team(run_dir: str, label: Optional[str] = None) -> Team:
+    """The team a `jarob.train` run directory holds; EvaluationError if it is not one."""
+    from omegaconf import OmegaConf
+
+    from jarob.checkpoint import TEAM_FILE, load_team_params
+    from jarob.config import from_dict
+
+    if not os.path.isdir(run_dir):
+        raise EvaluationError(f"runs: {run_dir!r} does not exist")
+    cfg_path = os.path.join(run_dir, "config.yaml")
+    if not os.path.isfile(cfg_path):
+        raise EvaluationError(f"runs: {run_dir!r} is not a jarob run directory (no config.yaml)")
+    try:
+        cfg = from_dict(OmegaConf.to_container(OmegaConf.load(cfg_path), resolve=True))
+    except Exception as exc:  # noqa: BLE001 - any unreadable config is one error
+        raise EvaluationError(f"runs: {run_dir!r} has an unreadable config.yaml ({str(exc).splitlines()[0]})") from None
+    team_path = os.path.join(run_dir, TEAM_FILE)
+    if not os.path.isfile(team_path):
+        raise EvaluationError(f"runs: {run_dir!r} has no trained team ({TEAM_FILE}); has its training finished?")
+    params = load_team_params(run_dir)
+    seeds = int(jax.tree.leaves(params)[0].shape[0])
+    name = label or os.path.basename(os.path.normpath(run_dir))
+    return Team(name, cfg.env.name, cfg.alg, params, seeds, run_dir)
+
+
+def check_same_env(teams: list[Team]) -> str:
+    envs = {t.env_name for t in teams}
+    if len(envs) > 1:
+        detail = ", ".join(f"{t.label}: {t.env_name}" for t in teams)
+        raise EvaluationError(f"runs: every team must be trained on the same env; got {detail}")
+    return envs.pop()
+
+
+def _arch(alg: AlgConfig) -> tuple:
+    """What an evaluation program depends on: the agent network (mixers are not needed)."""
+    return (alg.hidden_dim,)
+
+
+def _stack(trees: list) -> Any:
+    return jax.tree.map(lambda *xs: jnp.concatenate([jnp.asarray(x) for x in xs], axis=0), *trees)
+
+
+class CrossEvaluator:
+    """Evaluates teams x adversaries on one env; compiled programs are cached per
+    (architecture, adversary, episodes)."""
+
+    def __init__(self, env: MarlEnv, episodes: int, seed: int = 0, devices: Optional[int] = None, make_learner: Callable = ValueDecomposition):
+        self.env = env
+        self.episodes = episodes
+        self.seed = seed
+        self.devices = devices or len(jax.devices())
+        self.make_learner = make_learner  # (alg, env) -> object with step_q and initial_hidden
+        self._programs: dict = {}
+
+    def _program(self, alg: AlgConfig, adv_name: str, adversary, batch: int) -> Callable:
+        key = (_arch(alg), adv_name, batch)
+        if key not in self._programs:
+            learner = self.make_learner(alg, self.env)
+
+            def one(params, adv_state, k):
+                return evaluate(self.env, learner, params, k, self.episodes, adversary, adv_state)
+
+            mesh = jax.sharding.Mesh(np.array(jax.devices()[:batch]), ("seed",))
+            sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("seed"))
+            fn = jax.jit(jax.vmap(one, in_axes=(0, None, 0)), out_shardings=sharding)
+            self._programs[key] = (fn, sharding)
+        return self._programs[key]
+
+    def seed_keys(self, seeds: int) -> jax.Array:
+        """Seed index i of every team and adversary plays the same episodes' randomness."""
+        base = jax.random.PRNGKey(self.seed)
+        return jnp.stack([jax.random.fold_in(base, i) for i in range(seeds)])
+
+    def run_group(self, teams: list[Team], adv_name: str, adversary, eps: float) -> list[Cell]:
+        """Every (team, seed) of `teams` (one architecture) against one adversary at one eps."""
+        params = _stack([t.params for t in teams])
+        keys = jnp.concatenate([self.seed_keys(t.seeds) for t in teams])
+        owners = [(t.label, s) for t in teams for s in range(t.seeds)]
+        n = len(owners)
+        batch = min(n, self.devices)
+        fn, sharding = self._program(teams[0].alg, adv_name, adversary, batch)
+        adv_state = adversary.init(jax.random.PRNGKey(0), eps) if adversary is not None else None
+        won, ret, length = [], [], []
+        for start in range(0, n, batch):
+            idx = np.arange(start, start + batch) % n  # the last batch is padded by wrapping
+            p = jax.device_put(jax.tree.map(lambda x: x[idx], params), sharding)
+            k = jax.device_put(keys[idx], sharding)
+            stats = jax.tree.map(np.asarray, fn(p, adv_state, k))
+            take = min(batch, n - start)
+            won.append(stats.won[:take])
+            ret.append(stats.ret[:take])
+            length.append(stats.length[:take])
+        won, ret, length = (np.concatenate(x) for x in (won, ret, length))
+        return [
+            Cell(label, seed, adv_name, float(eps), float(won[i].mean()), float(ret[i].mean()), float(length[i].mean()))
+            for i, (label, seed) in enumerate(owners)
+        ]
+
+
+def group_by_architecture(teams: list[Team]) -> list[list[Team]]:
+    groups: dict = {}
+    for t in teams:
+        groups.setdefault(_arch(t.alg), []).append(t)
+    return list(groups.values())

@@ -1,0 +1,115 @@
+"""Observation attacks: projection invariants, FGSM against hand-computed values, targeted PGD,
+and training against an attack stores what the team saw."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jarob import adversaries, envs
+from jarob.adversaries import TeamView, pgd_attack, team_log_policy
+from jarob.config import adv_config, load_config
+from jarob.envs import PerturbationSpec
+
+# A tiny linear policy: 1 agent, 2 features, 2 actions, Q = o @ W.
+W = jnp.array([[1.0, -1.0], [2.0, 0.5]])
+OBS = jnp.array([[0.1, 0.2]])  # Q = [0.5, 0.0]: the greedy action is 0
+AVAIL = jnp.ones((1, 2), bool)
+
+
+def _spec(mask=(True, True), low=(-1.0, -1.0), high=(1.0, 1.0)):
+    return PerturbationSpec(np.array(mask), np.array(low, np.float32), np.array(high, np.float32))
+
+
+def _q(o):
+    return o @ W
+
+
+def test_fgsm_sign_step_hand_computed():
+    # d/do [-log softmax(oW)_0] = W (p - e_0) = p_1 (W[:, 1] - W[:, 0]) = p_1 [-2, -1.5]: the
+    # sign is [-1, -1], so FGSM moves both features down by eps.
+    spec = _spec()
+    out = pgd_attack(_q, AVAIL, OBS, lambda c, x: spec.project(c, x, 0.25), steps=1, step_size=0.25)
+    np.testing.assert_allclose(out, [[-0.15, -0.05]], atol=1e-6)
+    # The valid range clips (feature 0 >= 0) and an unperturbable feature stays clean.
+    spec = _spec(mask=(True, False), low=(0.0, -1.0))
+    out = pgd_attack(_q, AVAIL, OBS, lambda c, x: spec.project(c, x, 0.25), steps=1, step_size=0.25)
+    np.testing.assert_allclose(out, [[0.0, 0.2]], atol=1e-6)
+
+
+def test_fgsm_lowers_the_greedy_actions_probability():
+    spec = _spec()
+    out = pgd_attack(_q, AVAIL, OBS, lambda c, x: spec.project(c, x, 0.1), steps=1, step_size=0.1)
+    p = lambda o: jnp.exp(team_log_policy(_q(o), AVAIL, 1.0))[0, 0]  # noqa: E731
+    assert p(out) < p(OBS)
+
+
+def test_targeted_pgd_moves_the_policy_toward_the_target():
+    spec = _spec()
+    target = jnp.array([1])
+    probs = []
+    for steps in (1, 2, 4, 8):
+        out = pgd_attack(_q, AVAIL, OBS, lambda c, x: spec.project(c, x, 0.4), steps=steps, step_size=0.05, target=target)
+        probs.append(float(jnp.exp(team_log_policy(_q(out), AVAIL, 1.0))[0, 1]))
+    p0 = float(jnp.exp(team_log_policy(_q(OBS), AVAIL, 1.0))[0, 1])
+    assert p0 < probs[0] < probs[1] < probs[2] < probs[3]
+    # With the whole budget the target becomes the greedy action: Q_1 - Q_0 = -2 o_0 - 1.5 o_1 > 0 at o = o - 0.4.
+    out = pgd_attack(_q, AVAIL, OBS, lambda c, x: spec.project(c, x, 0.4), steps=20, step_size=0.05, target=target)
+    assert int(jnp.argmax(_q(out)[0])) == 1
+    np.testing.assert_allclose(out, OBS - 0.4, atol=1e-6)
+
+
+def test_masked_actions_are_never_the_attack_label():
+    # Action 0 is the best but unavailable: untargeted FGSM attacks the available greedy action 1.
+    avail = jnp.array([[False, True]])
+    spec = _spec()
+    out = pgd_attack(_q, avail, OBS, lambda c, x: spec.project(c, x, 0.25), steps=1, step_size=0.25)
+    np.testing.assert_allclose(out, OBS, atol=1e-6)  # one available action: no gradient, no move
+
+
+@pytest.mark.parametrize("name", ["rn", "fgsm", "pgd"])
+def test_attacks_stay_in_the_ball_the_range_and_off_fixed_features(name):
+    env = envs.make("smax_3m")
+    cfg = adv_config(name)
+    if name == "pgd":
+        cfg = cfg.__class__(**{**cfg.__dict__, "random_start": True, "steps": 3})
+    adv = adversaries.make(cfg, env, 0.25)
+    spec = env.perturbation
+    key = jax.random.PRNGKey(0)
+    _, ts = env.reset(key)
+    # A random linear team on the real observation layout, plus observations on the range edges.
+    w = jax.random.normal(key, (env.obs_dim, env.num_actions))
+    obs = jnp.concatenate([ts.obs[:1], jnp.broadcast_to(jnp.asarray(spec.low), (1, env.obs_dim)), jnp.broadcast_to(jnp.asarray(spec.high), (1, env.obs_dim))])
+    view = TeamView(lambda o: o @ w, jnp.ones((3, env.num_actions), bool), ts.state)
+    state = adv.init(key)
+    for k in jax.random.split(key, 5):
+        out = np.asarray(adv.perturb(state, obs, view, k, False))
+        clean = np.asarray(obs)
+        assert np.all(np.abs(out - clean) <= 0.25 + 1e-6)
+        assert np.all(out >= spec.low - 1e-6) and np.all(out <= spec.high + 1e-6)
+        np.testing.assert_array_equal(out[:, ~spec.mask], clean[:, ~spec.mask])
+        assert np.any(out != clean)
+
+
+def test_eps_lives_in_the_adversary_state():
+    env = envs.make("smax_3m")
+    adv = adversaries.make(adv_config("rn"), env)
+    assert float(adv.init(jax.random.PRNGKey(0))["eps"]) == pytest.approx(env.default_eps)
+    zero = adv.init(jax.random.PRNGKey(0), 0.0)
+    _, ts = env.reset(jax.random.PRNGKey(1))
+    view = TeamView(lambda o: o[:, : env.num_actions], ts.avail, ts.state)
+    np.testing.assert_array_equal(adv.perturb(zero, ts.obs, view, jax.random.PRNGKey(2)), ts.obs)
+
+
+def test_training_against_fgsm_stores_what_the_team_saw():
+    from jarob.rollout import collect
+    from jarob.trainer import Trainer
+
+    cfg = load_config(["adv=fgsm", "alg.num_envs=2", "alg.rollout_len=4", "alg.hidden_dim=16"])
+    tr = Trainer(cfg)
+    state = tr.init(jax.random.PRNGKey(0))
+    _, seqs, records = collect(tr.env, tr.learner, state.learner.params["agent"], state.actor, jax.random.PRNGKey(1), jnp.float32(0.0), 4, tr.adversary, state.adversary)
+    seen, clean = np.asarray(records.obs), np.asarray(records.clean_obs)
+    assert np.any(seen != clean)
+    assert np.all(np.abs(seen - clean) <= (cfg.env.eps or tr.env.default_eps) + 1e-6)
+    np.testing.assert_array_equal(np.asarray(seqs.obs)[:, :4], np.swapaxes(seen, 0, 1))

@@ -1,0 +1,114 @@
+"""The cross evaluator and its report on a fake env whose outcomes are known, and the CLI."""
+
+import csv
+import json
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from fakes import LinearTeam, ThresholdEnv
+
+from jarob import adversaries
+from jarob.config import adv_config, load_config
+from jarob.evaluate import main
+from jarob.evaluation import CrossEvaluator, Team
+from jarob.report import write_report
+
+SEEDS = 3
+
+
+def _team(label, w, b):
+    params = {"w": jnp.broadcast_to(jnp.asarray(w, jnp.float32), (SEEDS, 2, 2)), "b": jnp.broadcast_to(jnp.asarray(b, jnp.float32), (SEEDS, 2))}
+    return Team(label, "threshold", load_config([]).alg, params, SEEDS)
+
+
+@pytest.fixture(scope="module")
+def cells():
+    env = ThresholdEnv()
+    teams = [
+        # Q_1 - Q_0 = 10 o_0 - 4: takes action 1 (wins) iff o_0 > 0.4; clean o_0 = 0.5.
+        _team("sensitive", [[0.0, 10.0], [0.0, 0.0]], [0.0, -4.0]),
+        _team("robust", [[0.0, 0.0], [0.0, 0.0]], [0.0, 5.0]),  # always action 1
+        _team("hopeless", [[0.0, 0.0], [0.0, 0.0]], [5.0, 0.0]),  # always action 0
+    ]
+    ev = CrossEvaluator(env, episodes=2000, seed=0, make_learner=LinearTeam)
+    out = []
+    for name in ("none", "rn", "fgsm", "pgd"):
+        adv = None if name == "none" else adversaries.make(adv_config(name), env)
+        for eps in (0.25, 0.05):
+            out += ev.run_group(teams, name, adv, eps)
+    return out
+
+
+def _win(cells, team, adversary, eps=0.25):
+    return np.array([c.win_rate for c in cells if c.team == team and c.adversary == adversary and c.eps == eps])
+
+
+def test_known_outcomes(cells):
+    assert len(_win(cells, "sensitive", "none")) == SEEDS
+    np.testing.assert_array_equal(_win(cells, "sensitive", "none"), 1.0)
+    np.testing.assert_array_equal(_win(cells, "sensitive", "fgsm"), 0.0)  # o_0 -> 0.25 < 0.4
+    np.testing.assert_array_equal(_win(cells, "sensitive", "pgd"), 0.0)
+    np.testing.assert_array_equal(_win(cells, "sensitive", "fgsm", 0.05), 1.0)  # 0.45 > 0.4
+    # RN: each of the 2 agents sees o_0 ~ U(0.25, 0.75), both must exceed 0.4: 0.7^2 = 0.49.
+    np.testing.assert_allclose(_win(cells, "sensitive", "rn"), 0.49, atol=0.04)
+    for adv in ("none", "rn", "fgsm", "pgd"):
+        np.testing.assert_array_equal(_win(cells, "robust", adv), 1.0)
+        np.testing.assert_array_equal(_win(cells, "hopeless", adv), 0.0)
+
+
+def test_report_files_and_table(cells, tmp_path):
+    teams, advs = ["sensitive", "robust", "hopeless"], ["none", "rn", "fgsm", "pgd"]
+    table = write_report(str(tmp_path), cells, teams, advs, 0.25, True, "robust", "threshold", sweep=True)
+    for name in ("cells.csv", "table.md", "table.json", "heatmap.png", "sweep.png"):
+        assert (tmp_path / name).stat().st_size > 0
+    rows = list(csv.DictReader(open(tmp_path / "cells.csv")))
+    assert len(rows) == 3 * SEEDS * 4 * 2 and set(rows[0]) >= {"team", "seed", "adversary", "eps", "win_rate", "return", "length"}
+    assert table["rows"]["robust"]["AVG"]["mean"] == 1.0 and table["rows"]["hopeless"]["AVG"]["mean"] == 0.0
+    np.testing.assert_allclose(table["rows"]["sensitive"]["AVG"]["mean"], (1 + 0.49 + 0 + 0) / 4, atol=0.02)
+    assert table["best"] == {"none": ["sensitive", "robust"], "rn": ["robust"], "fgsm": ["robust"], "pgd": ["robust"], "AVG": ["robust"]}
+    assert table["ranksum"]["hopeless"]["p_value"] < 1e-3 and "robust" not in table["ranksum"]
+    md = (tmp_path / "table.md").read_text()
+    assert "| robust | **1.000 ± 0.000** |" in md and "| sensitive | **1.000 ± 0.000** | 0.4" in md and "rank-sum" in md
+    saved = json.loads((tmp_path / "table.json").read_text())
+    assert saved["tables"]["win_rate"]["rows"]["sensitive"]["none"]["values"] == [1.0] * SEEDS
+
+
+def test_cli_end_to_end_and_sweep(tiny_run, tmp_path):
+    out = tmp_path / "eval"
+    args = [f"runs=[{tiny_run}]", "adversaries=[none,fgsm]", "episodes=4", f"out={out}", "sweep_eps=[0,0.1]", "progress=false"]
+    assert main(args) == 0
+    rows = list(csv.DictReader(open(out / "cells.csv")))
+    assert {(r["adversary"], float(r["eps"])) for r in rows} == {(a, e) for a in ("none", "fgsm") for e in (0.25, 0.0, 0.1)}
+    assert (out / "sweep.png").exists() and (out / "heatmap.png").exists()
+
+
+@pytest.mark.parametrize(
+    "make_args,message",
+    [
+        (lambda run, tmp: [f"runs=[{tmp}/missing]"], "does not exist"),
+        (lambda run, tmp: [f"runs=[{tmp}]"], "is not a jarob run directory"),
+        (lambda run, tmp: [f"runs=[{run}]", "adversaries=[atsa]"], "adversaries: unknown 'atsa'"),
+        (lambda run, tmp: [f"runs=[{run}]", "compare=nobody"], "compare: 'nobody' is not a team"),
+        (lambda run, tmp: ["runs=[]"], "runs: give at least one"),
+        (lambda run, tmp: [f"runs=[{run}]", "episodes=0"], "episodes: must be > 0"),
+        (lambda run, tmp: [f"runs=[{run}]", "eps=-1"], "eps: must be >= 0"),
+    ],
+)
+def test_cli_errors_are_one_line(tiny_run, tmp_path, capsys, make_args, message):
+    out = tmp_path / "out"
+    assert main(make_args(tiny_run, tmp_path) + [f"out={out}", "progress=false"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("jarob.evaluate: error: ") and message in err and "\n" not in err, err
+    assert not out.exists()
+
+
+def test_cli_refuses_teams_of_different_envs(tiny_run, tmp_path, capsys):
+    import shutil
+
+    other = tmp_path / "other"
+    shutil.copytree(tiny_run, other)
+    text = (other / "config.yaml").read_text().replace("name: smax_3m", "name: smax_8m")
+    (other / "config.yaml").write_text(text)
+    assert main([f"runs=[{tiny_run},{other}]", f"out={tmp_path / 'o'}", "progress=false"]) == 2
+    assert "same env" in capsys.readouterr().err
