@@ -13,12 +13,10 @@ and prints every figure beside its target. Run directories are kept under --out.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import shutil
-import subprocess
 import sys
-import time
+
+from common import mean, report, train
 
 TARGETS = {
     "qmix_win_rate": (">=", 0.9),
@@ -28,22 +26,6 @@ TARGETS = {
     "peak_rss_gib_seeds3": ("<", 4.0),
     "wall_ratio_4_over_1": ("<=", 2.5),
 }
-
-
-def train(out: str, name: str, overrides: list[str]) -> dict:
-    run_dir = os.path.join(out, name)
-    shutil.rmtree(run_dir, ignore_errors=True)
-    cmd = [sys.executable, "-m", "jarob.train", f"run_dir={run_dir}", "progress=false", *overrides]
-    print("$", " ".join(cmd), flush=True)
-    t0 = time.time()
-    subprocess.run(cmd, check=True)
-    summary = json.load(open(os.path.join(run_dir, "summary.json")))
-    summary["process_wall_s"] = time.time() - t0
-    return summary
-
-
-def mean(xs):
-    return sum(xs) / len(xs)
 
 
 def main() -> int:
@@ -77,18 +59,8 @@ def main() -> int:
         "peak_rss_gib_seeds3": "max RSS of the seeds=3 processes",
         "wall_ratio_4_over_1": f"{qmix4['wall_s']:.1f} s / {qmix1['wall_s']:.1f} s",
     }
-    print(f"\n{args.env}, {args.steps:,} env steps per seed")
-    print(f"{'figure':24s} {'measured':>12s} {'target':>10s}  ok   detail")
-    ok_all = True
-    for key, value in figures.items():
-        op, target = TARGETS[key]
-        ok = {"<=": value <= target, ">=": value >= target, "<": value < target}[op]
-        ok_all &= ok
-        print(f"{key:24s} {value:12.3f} {op + str(target):>10s}  {'yes' if ok else 'NO ':3s}  {detail[key]}")
-    with open(os.path.join(args.out, "figures.json"), "w") as f:
-        json.dump({"steps": args.steps, "figures": figures, "detail": detail}, f, indent=2)
-    return 0 if ok_all else 1
-
+    ok = report(f"{args.env}, {args.steps:,} env steps per seed", figures, TARGETS, detail, os.path.join(args.out, "figures.json"), {"steps": args.steps})
+    return 0 if ok else 1
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -64,6 +64,7 @@ class AdvConfig:
     steps: int
     step_size: Optional[float]
     random_start: bool
+    attack_prob: float  # training mode: probability that an episode is attacked (test mode: always)
 
 
 @dataclass(frozen=True)
@@ -219,6 +220,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     for key, v in positive.items():
         _require(v > 0, f"{key}: must be > 0, got {v}")
     _require(cfg.adv.temperature > 0, f"adv.temperature: must be > 0, got {cfg.adv.temperature}")
+    _require(0.0 <= cfg.adv.attack_prob <= 1.0, f"adv.attack_prob: must lie in [0, 1], got {cfg.adv.attack_prob}")
     _require(cfg.adv.steps > 0, f"adv.steps: must be > 0, got {cfg.adv.steps}")
     _require(cfg.adv.step_size is None or cfg.adv.step_size > 0, f"adv.step_size: must be > 0, got {cfg.adv.step_size}")
     _require(cfg.seed >= 0, f"seed: must be >= 0, got {cfg.seed}")
@@ -237,6 +239,20 @@ def validate(cfg: TrainConfig) -> TrainConfig:
 def from_dict(data: dict) -> TrainConfig:
     """Build and validate a TrainConfig from a plain (resolved) mapping."""
     return validate(_build(TrainConfig, data, ""))
+
+
+def from_saved(data: dict) -> TrainConfig:
+    """A run's saved config.yaml; keys added to jarob after the run was made take their defaults."""
+
+    def merge(base: dict, over: dict) -> dict:
+        return {**base, **{k: merge(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v for k, v in over.items()}}
+
+    groups = [f"{g}={data[g]['name']}" for g in GROUPS if isinstance(data.get(g), dict) and "name" in data[g] and g != "env"]
+    try:
+        defaults = to_dict(load_config(groups))
+    except ConfigError:
+        defaults = {}
+    return from_dict(merge(defaults, data))
 
 
 def to_dict(cfg: TrainConfig) -> dict:

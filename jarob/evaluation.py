@@ -54,7 +54,7 @@ def load_team(run_dir: str, label: Optional[str] = None) -> Team:
     from omegaconf import OmegaConf
 
     from jarob.checkpoint import TEAM_FILE, load_team_params
-    from jarob.config import from_dict
+    from jarob.config import from_saved
 
     if not os.path.isdir(run_dir):
         raise EvaluationError(f"runs: {run_dir!r} does not exist")
@@ -62,7 +62,7 @@ def load_team(run_dir: str, label: Optional[str] = None) -> Team:
     if not os.path.isfile(cfg_path):
         raise EvaluationError(f"runs: {run_dir!r} is not a jarob run directory (no config.yaml)")
     try:
-        cfg = from_dict(OmegaConf.to_container(OmegaConf.load(cfg_path), resolve=True))
+        cfg = from_saved(OmegaConf.to_container(OmegaConf.load(cfg_path), resolve=True))
     except Exception as exc:  # noqa: BLE001 - any unreadable config is one error
         raise EvaluationError(f"runs: {run_dir!r} has an unreadable config.yaml ({str(exc).splitlines()[0]})") from None
     team_path = os.path.join(run_dir, TEAM_FILE)

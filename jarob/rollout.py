@@ -25,6 +25,7 @@ class ActorState:
     ts: TimeStep  # [E], the current view (obs, avail, state, first)
     hidden: jax.Array  # [E, N, H], GRU state before the reset at ts.first
     last_action: jax.Array  # [E, N] int32, -1 before an episode's first action
+    attacked: jax.Array  # [E] bool, the current episode is attacked (training mode, see perceive)
 
 
 @struct.dataclass
@@ -47,12 +48,13 @@ def init_actor(env: MarlEnv, learner, key: jax.Array, num_envs: int) -> ActorSta
     env_state, ts = jax.vmap(env.reset)(jax.random.split(key, num_envs))
     hidden = learner.initial_hidden((num_envs, env.num_agents))
     last_action = jnp.full((num_envs, env.num_agents), -1, jnp.int32)
-    return ActorState(env_state, ts, hidden, last_action)
+    return ActorState(env_state, ts, hidden, last_action, jnp.ones((num_envs,), bool))
 
 
 def perceive(learner, agent_params, actor: ActorState, last_action: jax.Array, adversary, adv_state, key: jax.Array, train: bool) -> jax.Array:
     """The observations [E, N, O] the team sees at the current step: the adversary's
-    perturbation of each environment's clean observations (the clean ones without adversary)."""
+    perturbation of each environment's clean observations (the clean ones without adversary).
+    In training mode only the environments whose current episode is attacked are perturbed."""
     ts = actor.ts
     if adversary is None:
         return ts.obs
@@ -62,14 +64,27 @@ def perceive(learner, agent_params, actor: ActorState, last_action: jax.Array, a
         return adversary.perturb(adv_state, obs, TeamView(q_fn, avail, state), k, train)
 
     keys = jax.random.split(key, ts.obs.shape[0])
-    return jax.vmap(one)(ts.obs, ts.avail, ts.state, actor.hidden, last_action, ts.first, keys)
+    seen = jax.vmap(one)(ts.obs, ts.avail, ts.state, actor.hidden, last_action, ts.first, keys)
+    if train:
+        seen = jnp.where(actor.attacked[:, None, None], seen, ts.obs)
+    return seen
+
+
+def _attacked_episodes(actor: ActorState, adversary, key: jax.Array) -> jax.Array:
+    """Training mode: each new episode is attacked with probability `adv.attack_prob`."""
+    prob = 1.0 if adversary is None else getattr(adversary.cfg, "attack_prob", 1.0)
+    if prob >= 1.0:
+        return jnp.ones_like(actor.attacked)
+    coin = jax.random.uniform(key, actor.attacked.shape) < prob
+    return jnp.where(actor.ts.first, coin, actor.attacked)
 
 
 def act_step(env: MarlEnv, learner, agent_params, actor: ActorState, key: jax.Array, eps: jax.Array, adversary=None, adv_state=None, train: bool = True):
     """One epsilon-greedy step of every environment (eps = 0: greedy), under `adversary`."""
-    k_act, k_env, k_adv = jax.random.split(key, 3)
+    k_act, k_env, k_adv, k_coin = jax.random.split(key, 4)
     ts = actor.ts
     last_action = jnp.where(ts.first[:, None], -1, actor.last_action)
+    actor = actor.replace(attacked=_attacked_episodes(actor, adversary, k_coin))
     seen = perceive(learner, agent_params, actor, last_action, adversary, adv_state, k_adv, train)
     hidden, q = learner.step_q(agent_params, actor.hidden, seen, last_action, ts.first)
     actions = epsilon_greedy(k_act, q, ts.avail, eps).astype(jnp.int32)
@@ -89,7 +104,7 @@ def act_step(env: MarlEnv, learner, agent_params, actor: ActorState, key: jax.Ar
         ep_return=next_ts.ep_return,
         ep_length=next_ts.ep_length,
     )
-    return ActorState(env_state, next_ts, hidden, actions), record
+    return ActorState(env_state, next_ts, hidden, actions, actor.attacked), record
 
 
 def collect(env: MarlEnv, learner, agent_params, actor: ActorState, key: jax.Array, eps: jax.Array, length: int, adversary=None, adv_state=None):

@@ -113,3 +113,25 @@ def test_training_against_fgsm_stores_what_the_team_saw():
     assert np.any(seen != clean)
     assert np.all(np.abs(seen - clean) <= (cfg.env.eps or tr.env.default_eps) + 1e-6)
     np.testing.assert_array_equal(np.asarray(seqs.obs)[:, :4], np.swapaxes(seen, 0, 1))
+
+
+def test_attack_prob_attacks_whole_episodes():
+    import dataclasses
+
+    from fakes import CountingEnv
+
+    from jarob.learners.value_decomposition import ValueDecomposition
+    from jarob.rollout import collect, init_actor
+
+    env = CountingEnv(length=3)
+    cfg = load_config(["alg.hidden_dim=8"])
+    learner = ValueDecomposition(cfg.alg, env)
+    params = learner.init(jax.random.PRNGKey(0)).params["agent"]
+    adv = adversaries.make(dataclasses.replace(adv_config("rn"), attack_prob=0.5), env, 0.3)
+    actor = init_actor(env, learner, jax.random.PRNGKey(1), 16)
+    _, _, rec = collect(env, learner, params, actor, jax.random.PRNGKey(2), jnp.float32(0.0), 12, adv, adv.init(jax.random.PRNGKey(3)))
+    moved = np.any(np.asarray(rec.obs) != np.asarray(rec.clean_obs), axis=(-1, -2))  # [T, E]
+    episodes = moved.reshape(4, 3, 16)  # 4 episodes of 3 steps in each env
+    assert np.all(episodes.all(axis=1) | ~episodes.any(axis=1))  # all steps of an episode or none
+    share = episodes[:, 0].mean()
+    assert 0.2 < share < 0.8

@@ -2,7 +2,8 @@
 
 An observation adversary is a set of pure functions used inside the jitted rollout:
 
-    init(key)                                   -> adv_state (a pytree; () for static attacks)
+    init(key, eps)                              -> adv_state (a dict: the budget "eps", plus
+                                                   the parameters of learned attackers)
     perturb(adv_state, obs, view, key, train)   -> perturbed obs [N, O] of one environment
     update(adv_state, batch, key)               -> (adv_state, metrics)   (learned ones only)
 
