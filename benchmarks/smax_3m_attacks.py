@@ -1,9 +1,11 @@
 """Observation attacks and FGSM adversarial training on smax_3m (issue 3), measured on this machine.
 
-    python benchmarks/smax_3m_attacks.py [--steps 2000000] [--out benchmarks/results_attacks] [--skip-train]
+    python benchmarks/smax_3m_attacks.py [--noadv-steps 2000000] [--fgsm-steps 3000000]
+                                         [--out benchmarks/results_attacks] [--skip-train]
 
-1. trains an undefended QMIX team (NoAdv) and an FGSM-trained one (`adv=fgsm`), 3 seeds each,
-   through `python -m jarob.train`;
+1. trains an undefended QMIX team (NoAdv, 2M env steps per seed) and an FGSM-trained one
+   (`adv=fgsm`, 3M: it learns from clean and attacked episodes), 3 seeds each, through
+   `python -m jarob.train`;
 2. runs `python -m jarob.evaluate` on both against none, rn, fgsm and pgd (10 steps), 500 episodes
    per cell at eps 0.25, timing the whole command (compile included);
 3. runs the epsilon sweep [0, 0.05, ..., 0.25] (sweep.png);
@@ -42,13 +44,14 @@ def evaluate(out: str, runs: list[str], extra: list[str]) -> float:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=2_000_000, help="env steps per seed of each team")
+    ap.add_argument("--noadv-steps", type=int, default=2_000_000, help="env steps per seed of the NoAdv team")
+    ap.add_argument("--fgsm-steps", type=int, default=3_000_000, help="env steps per seed of the FGSM-trained team")
     ap.add_argument("--out", default="benchmarks/results_attacks")
     ap.add_argument("--skip-train", action="store_true")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
-    common = ["env=smax_3m", "alg=qmix", "seeds=3", f"total_steps={args.steps}"]
-    teams = {"NoAdv": common + ["adv=none"], "FGSM": common + ["adv=fgsm"]}
+    common = ["env=smax_3m", "alg=qmix", "seeds=3"]
+    teams = {"NoAdv": common + ["adv=none", f"total_steps={args.noadv_steps}"], "FGSM": common + ["adv=fgsm", f"total_steps={args.fgsm_steps}"]}
     if not args.skip_train:
         for name, overrides in teams.items():
             train(args.out, name, overrides)
@@ -74,7 +77,8 @@ def main() -> int:
     detail["noadv_rn_minus_fgsm"] = f"rn {win('NoAdv', 'rn'):.3f} vs fgsm {win('NoAdv', 'fgsm'):.3f}"
     detail["table_wall_s"] = "2 teams x 3 seeds x 4 adversaries x 500 episodes, compile included"
     print(open(os.path.join(args.out, "table", "table.md")).read())
-    ok = report(f"smax_3m, eps 0.25, {args.steps:,} env steps per seed per team", figures, TARGETS, detail, os.path.join(args.out, "figures.json"), {"steps": args.steps})
+    title = f"smax_3m, eps 0.25; NoAdv {args.noadv_steps:,} and FGSM {args.fgsm_steps:,} env steps per seed"
+    ok = report(title, figures, TARGETS, detail, os.path.join(args.out, "figures.json"), {"noadv_steps": args.noadv_steps, "fgsm_steps": args.fgsm_steps})
     return 0 if ok else 1
 
 

@@ -64,6 +64,7 @@ class AdvConfig:
     steps: int
     step_size: Optional[float]
     random_start: bool
+    targeted: bool
     attack_prob: float  # training mode: probability that an episode is attacked (test mode: always)
 
 

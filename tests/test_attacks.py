@@ -59,6 +59,22 @@ def test_targeted_pgd_moves_the_policy_toward_the_target():
     np.testing.assert_allclose(out, OBS - 0.4, atol=1e-6)
 
 
+def test_targeted_pgd_adversary_pushes_toward_the_worst_action():
+    import dataclasses
+
+    from fakes import LinearTeam, ThresholdEnv
+
+    env = ThresholdEnv()
+    cfg = dataclasses.replace(adv_config("pgd"), targeted=True, steps=5)
+    adv = adversaries.make(cfg, env, 0.25)
+    params = {"w": jnp.array([[0.0, 10.0], [0.0, 0.0]]), "b": jnp.array([0.0, -4.0])}
+    _, ts = env.reset(jax.random.PRNGKey(0))
+    q_fn = lambda o: LinearTeam().step_q(params, None, o, None, None)[1]  # noqa: E731
+    out = adv.perturb(adv.init(jax.random.PRNGKey(0)), ts.obs, TeamView(q_fn, ts.avail, ts.state), jax.random.PRNGKey(1))
+    # The worst action is 0 (Q_0 = 0 < Q_1 = 1): every step lowers o_0 by eps / 5, down to 0.25.
+    np.testing.assert_allclose(out, [[0.25, 1.0], [0.25, 1.0]], atol=1e-6)
+
+
 def test_masked_actions_are_never_the_attack_label():
     # Action 0 is the best but unavailable: untargeted FGSM attacks the available greedy action 1.
     avail = jnp.array([[False, True]])
@@ -105,7 +121,7 @@ def test_training_against_fgsm_stores_what_the_team_saw():
     from jarob.rollout import collect
     from jarob.trainer import Trainer
 
-    cfg = load_config(["adv=fgsm", "alg.num_envs=2", "alg.rollout_len=4", "alg.hidden_dim=16"])
+    cfg = load_config(["adv=fgsm", "adv.attack_prob=1.0", "alg.num_envs=2", "alg.rollout_len=4", "alg.hidden_dim=16"])
     tr = Trainer(cfg)
     state = tr.init(jax.random.PRNGKey(0))
     _, seqs, records = collect(tr.env, tr.learner, state.learner.params["agent"], state.actor, jax.random.PRNGKey(1), jnp.float32(0.0), 4, tr.adversary, state.adversary)

@@ -60,10 +60,12 @@ class FGSM(ObservationAdversary):
 
 
 class PGD(ObservationAdversary):
-    """K-step PGD (step size `step_size`, default eps / K), optional random start, untargeted."""
+    """K-step PGD (step size `step_size`, default eps / K), optional random start; untargeted, or
+    `targeted`: toward each agent's worst available action on the clean observation."""
 
     def perturb(self, adv_state, obs: jax.Array, view: TeamView, key: jax.Array, train: bool = False) -> jax.Array:
         eps, c = adv_state["eps"], self.cfg
         step_size = eps / c.steps if c.step_size is None else c.step_size
         start = self.random_start(key, obs, eps) if c.random_start else None
-        return pgd_attack(view.q_fn, view.avail, obs, self.project(eps), steps=c.steps, step_size=step_size, temperature=c.temperature, start=start)
+        target = masked_argmax(-jax.lax.stop_gradient(view.q_fn(obs)), view.avail) if c.targeted else None
+        return pgd_attack(view.q_fn, view.avail, obs, self.project(eps), steps=c.steps, step_size=step_size, temperature=c.temperature, target=target, start=start)
