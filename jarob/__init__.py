@@ -8,7 +8,7 @@ def _configure_xla_cpu() -> None:
 
     - Several host devices (JAROB_HOST_DEVICES, default 8): the driver places each seed of a
       multi-seed run on its own CPU device, so seeds run on separate threads (seeds=4 costs about
-      2.3x one seed on 2 cores instead of 4x). A user's own setting is kept.
+      2x one seed on 2 cores instead of 4x). A user's own setting is kept.
     - The concurrency-optimised scheduler off: with it, programs that loop over a vmapped batch
       hang at random in XLA's CPU runtime (jaxlib 0.10; seen as all workers idle while the
       caller waits in Execute).

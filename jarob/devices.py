@@ -13,7 +13,11 @@ def seed_sharding(num_seeds: int) -> NamedSharding:
     asks XLA for 8 host devices (see jarob/__init__.py), so up to 8 seeds each get a device (a
     thread) of their own; on one GPU all seeds share it and run as one vmapped batch.
     """
-    devices = jax.devices()
-    d = max(k for k in range(1, min(num_seeds, len(devices)) + 1) if num_seeds % k == 0)
-    mesh = Mesh(devices[:d], ("seeds",))
+    n = len(jax.devices())
+    return leading_axis_sharding(max(k for k in range(1, min(num_seeds, n) + 1) if num_seeds % k == 0))
+
+
+def leading_axis_sharding(num_devices: int) -> NamedSharding:
+    """A leading axis split evenly over the first `num_devices` devices of the default backend."""
+    mesh = Mesh(jax.devices()[:num_devices], ("seeds",))
     return NamedSharding(mesh, PartitionSpec("seeds"))

@@ -20,7 +20,10 @@ import numpy as np
 from jarob.config import AlgConfig
 from jarob.envs import MarlEnv
 from jarob.learners.value_decomposition import ValueDecomposition
+from jarob.devices import leading_axis_sharding
 from jarob.rollout import evaluate
+from jarob.trainer import seed_keys
+
 
 class EvaluationError(Exception):
     """A problem with the evaluator's inputs; the message is one line."""
@@ -111,21 +114,16 @@ class CrossEvaluator:
             def one(params, adv_state, k):
                 return evaluate(self.env, learner, params, k, self.episodes, adversary, adv_state)
 
-            mesh = jax.sharding.Mesh(np.array(jax.devices()[:batch]), ("seed",))
-            sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("seed"))
+            sharding = leading_axis_sharding(batch)
             fn = jax.jit(jax.vmap(one, in_axes=(0, None, 0)), out_shardings=sharding)
             self._programs[key] = (fn, sharding)
         return self._programs[key]
 
-    def seed_keys(self, seeds: int) -> jax.Array:
-        """Seed index i of every team and adversary plays the same episodes' randomness."""
-        base = jax.random.PRNGKey(self.seed)
-        return jnp.stack([jax.random.fold_in(base, i) for i in range(seeds)])
-
     def run_group(self, teams: list[Team], adv_name: str, adversary, eps: float) -> list[Cell]:
         """Every (team, seed) of `teams` (one architecture) against one adversary at one eps."""
         params = _stack([t.params for t in teams])
-        keys = jnp.concatenate([self.seed_keys(t.seeds) for t in teams])
+        # Seed index i of every team and adversary plays the same episodes' randomness.
+        keys = jnp.concatenate([seed_keys(self.seed, t.seeds) for t in teams])
         owners = [(t.label, s) for t in teams for s in range(t.seeds)]
         n = len(owners)
         batch = min(n, self.devices)

@@ -72,7 +72,7 @@ def perceive(learner, agent_params, actor: ActorState, last_action: jax.Array, a
 
 def _attacked_episodes(actor: ActorState, adversary, key: jax.Array) -> jax.Array:
     """Training mode: each new episode is attacked with probability `adv.attack_prob`."""
-    prob = 1.0 if adversary is None else getattr(adversary.cfg, "attack_prob", 1.0)
+    prob = 1.0 if adversary is None else adversary.cfg.attack_prob
     if prob >= 1.0:
         return jnp.ones_like(actor.attacked)
     coin = jax.random.uniform(key, actor.attacked.shape) < prob
