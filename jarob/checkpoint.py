@@ -40,25 +40,26 @@ def has_checkpoint(directory: str) -> bool:
     return os.path.isdir(directory) and Checkpointer(directory).latest_step() is not None
 
 
-# -- the trained team, for evaluation ----------------------------------------------------
+# -- trained parameters, for evaluation --------------------------------------------------
 
-TEAM_FILE = "team.msgpack"
+TEAM_FILE = "team.msgpack"  # the trained team's agent parameters
+ADVERSARY_FILE = "adversary.msgpack"  # a learned adversary's acting parameters
 
 
-def save_team(run_dir: str, team_params) -> None:
-    """The trained team's agent parameters (every leaf [seeds, ...]) for `jarob.evaluate`,
-    written atomically (temporary file + rename)."""
+def save_params(run_dir: str, filename: str, params) -> None:
+    """Parameters (every leaf [seeds, ...]) for `jarob.evaluate`, written atomically
+    (temporary file + rename)."""
     from flax import serialization
 
-    path = os.path.join(run_dir, TEAM_FILE)
+    path = os.path.join(run_dir, filename)
     with open(path + ".tmp", "wb") as f:
-        f.write(serialization.msgpack_serialize(jax.device_get(team_params)))
+        f.write(serialization.msgpack_serialize(jax.device_get(params)))
     os.replace(path + ".tmp", path)
 
 
-def load_team_params(run_dir: str):
-    """The parameters `save_team` wrote (nested dicts of numpy arrays)."""
+def load_params(run_dir: str, filename: str):
+    """The parameters `save_params` wrote (nested dicts of numpy arrays)."""
     from flax import serialization
 
-    with open(os.path.join(run_dir, TEAM_FILE), "rb") as f:
+    with open(os.path.join(run_dir, filename), "rb") as f:
         return serialization.msgpack_restore(f.read())

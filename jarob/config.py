@@ -56,6 +56,38 @@ class AlgConfig:
 
 
 @dataclass(frozen=True)
+class DirectorConfig:
+    """A learned director (PAAD's QMIX director, ATSA's SDor): it picks each agent's target
+    action from the clean observations and learns from -r (DESIGN.md section 4)."""
+
+    name: str  # qmix (PAAD: epsilon-greedy QMIX) | sdor (ATSA: factorized soft Q-learning)
+    hidden_dim: int  # GRU width of its agent networks
+    mixer_embed_dim: int  # QMIX mixer width / SDor weight and value networks' width
+    hypernet_hidden: int  # QMIX hypernetwork width
+    lr: float
+    lr_final: float
+    grad_clip: float
+    gamma: float
+    td_lambda: float
+    reward_scale: float
+    eps_start: float  # qmix: epsilon-greedy exploration, linear in env steps
+    eps_end: float
+    eps_anneal_steps: int
+    alpha_start: float  # sdor: entropy temperature, linear from alpha_start to alpha_end
+    alpha_end: float
+    alpha_anneal_steps: int
+    kappa: float  # sdor: weight of the SDor-STor loss (ATSA eq. 15); 0 = the ablation
+    updates_per_rollout: int
+    batch_size: int
+    buffer_size: int
+    target_update_every: int
+
+    @property
+    def team_ema(self) -> float:  # read by the shared value-decomposition learner
+        return 1.0
+
+
+@dataclass(frozen=True)
 class AdvConfig:
     """The adversary the team trains against (and its attack settings)."""
 
@@ -66,6 +98,7 @@ class AdvConfig:
     random_start: bool
     targeted: bool
     attack_prob: float  # training mode: probability that an episode is attacked (test mode: always)
+    director: Optional[DirectorConfig]  # learned director adversaries only (paad, atsa)
 
 
 @dataclass(frozen=True)
@@ -103,7 +136,7 @@ class TrainConfig:
 
 _ALLOWED = {
     "alg": ("qmix", "vdn"),
-    "adv": ("none", "rn", "fgsm", "pgd"),
+    "adv": ("none", "rn", "fgsm", "pgd", "paad", "atsa"),
 }
 
 
@@ -168,7 +201,10 @@ def _build(cls, data: Any, prefix: str):
         if f.name not in data:
             raise ConfigError(f"{key}: missing")
         tp = hints[f.name]
-        if dataclasses.is_dataclass(tp):
+        optional = [a for a in typing.get_args(tp) if a is not type(None)]
+        if typing.get_origin(tp) in (typing.Union, types.UnionType) and dataclasses.is_dataclass(optional[0]):
+            values[f.name] = None if data[f.name] is None else _build(optional[0], data[f.name], key + ".")
+        elif dataclasses.is_dataclass(tp):
             values[f.name] = _build(tp, data[f.name], key + ".")
         else:
             values[f.name] = _check_type(key, data[f.name], tp)
@@ -225,6 +261,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     _require(cfg.adv.steps > 0, f"adv.steps: must be > 0, got {cfg.adv.steps}")
     _require(cfg.adv.step_size is None or cfg.adv.step_size > 0, f"adv.step_size: must be > 0, got {cfg.adv.step_size}")
     _require(cfg.seed >= 0, f"seed: must be >= 0, got {cfg.seed}")
+    _validate_director(cfg.adv, a.num_envs)
     _require(0.0 < a.team_ema <= 1.0, f"alg.team_ema: must lie in (0, 1], got {a.team_ema}")
     for key, v in {"alg.gamma": a.gamma, "alg.td_lambda": a.td_lambda, "alg.eps_start": a.eps_start, "alg.eps_end": a.eps_end, "solve_win_rate": cfg.solve_win_rate}.items():
         _require(0.0 <= v <= 1.0, f"{key}: must lie in [0, 1], got {v}")
@@ -235,6 +272,26 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     )
     _require(cfg.run_dir is None or cfg.run_dir.strip() != "", "run_dir: must not be empty")
     return cfg
+
+
+_DIRECTORS = {"paad": "qmix", "atsa": "sdor"}
+
+
+def _validate_director(adv: AdvConfig, num_envs: int) -> None:
+    d = adv.director
+    if adv.name not in _DIRECTORS:
+        _require(d is None, f"adv.director: only the director adversaries ({', '.join(_DIRECTORS)}) have one; set it to null")
+        return
+    _require(d is not None, f"adv.director: adv={adv.name} needs its director settings")
+    _require(d.name == _DIRECTORS[adv.name], f"adv.director.name: adv={adv.name} uses {_DIRECTORS[adv.name]!r}, got {d.name!r}")
+    _require(adv.attack_prob == 1.0, f"adv.attack_prob: a director learns from the episodes it attacks; must be 1, got {adv.attack_prob}")
+    for k in ("hidden_dim", "mixer_embed_dim", "hypernet_hidden", "lr", "lr_final", "grad_clip", "reward_scale", "eps_anneal_steps", "alpha_anneal_steps", "updates_per_rollout", "batch_size", "buffer_size", "target_update_every"):
+        _require(getattr(d, k) > 0, f"adv.director.{k}: must be > 0, got {getattr(d, k)}")
+    for k in ("gamma", "td_lambda", "eps_start", "eps_end"):
+        _require(0.0 <= getattr(d, k) <= 1.0, f"adv.director.{k}: must lie in [0, 1], got {getattr(d, k)}")
+    _require(d.alpha_end > 0 and d.alpha_start >= d.alpha_end, f"adv.director.alpha_end: must be > 0 and <= alpha_start ({d.alpha_start}), got {d.alpha_end}")
+    _require(d.kappa >= 0, f"adv.director.kappa: must be >= 0, got {d.kappa}")
+    _require(d.buffer_size % num_envs == 0, f"adv.director.buffer_size: must be a multiple of alg.num_envs ({num_envs}), got {d.buffer_size}")
 
 
 def from_dict(data: dict) -> TrainConfig:

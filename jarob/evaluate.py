@@ -16,21 +16,33 @@ import time
 USAGE = __doc__.strip().splitlines()[0]
 
 
+STATIC = ("none", "rn", "fgsm", "pgd")  # adversaries given by name; learned ones by run directory
+
+
 def resolve_adversaries(names, env, eps):
-    """(name, adversary) for every column. Names are configs/adv/<name>.yaml options."""
+    """(column name, adversary, attacker) for every column: a configs/adv/<name>.yaml option
+    (attacker None) or the run directory of a trained learned attacker (`jarob.attack`)."""
     from jarob import adversaries
     from jarob.config import ConfigError, adv_config
-    from jarob.evaluation import EvaluationError
+    from jarob.evaluation import EvaluationError, load_attacker
 
     out = []
     for name in names:
-        if os.path.isdir(name):
-            raise EvaluationError(f"adversaries: {name!r} is a directory; learned attackers (run directories) are not available yet; allowed: {', '.join(adversaries.NAMES)}")
+        if os.sep in name or os.path.isdir(name):
+            attacker = load_attacker(name)
+            if attacker.env_name != env.name:
+                raise EvaluationError(f"adversaries: {name!r} was trained on {attacker.env_name}, the teams on {env.name}")
+            label = attacker.label if attacker.label not in STATIC else name
+            out.append((label, adversaries.make(attacker.adv, env, eps), attacker))
+            continue
+        if name not in STATIC:
+            hint = " (learned attackers are given as the run directory of `python -m jarob.attack`)" if name in adversaries.NAMES else ""
+            raise EvaluationError(f"adversaries: unknown {name!r}; allowed: {', '.join(STATIC)} or a run directory{hint}")
         try:
             cfg = adv_config(name)
         except ConfigError:
-            raise EvaluationError(f"adversaries: unknown {name!r}; allowed: {', '.join(adversaries.NAMES)}") from None
-        out.append((name, None if name == "none" else adversaries.make(cfg, env, eps)))
+            raise EvaluationError(f"adversaries: unknown {name!r}; allowed: {', '.join(STATIC)}") from None
+        out.append((name, None if name == "none" else adversaries.make(cfg, env, eps), None))
     return out
 
 
@@ -57,17 +69,17 @@ def run(cfg) -> dict:
     groups = group_by_architecture(teams)
     evaluator = CrossEvaluator(env, cfg.episodes, cfg.seed)
     cells = []
-    calls = [(g, name, adv, e) for g in groups for name, adv in columns for e in (eps_values if adv is not None else [eps])]
+    calls = [(g, name, adv, att, e) for g in groups for name, adv, att in columns for e in (eps_values if adv is not None else [eps])]
     bar = tqdm(total=len(calls), unit="cell group", disable=not cfg.progress, file=sys.stderr, dynamic_ncols=True)
-    for group, name, adversary, e in calls:
+    for group, name, adversary, attacker, e in calls:
         bar.set_postfix(adversary=name, eps=f"{e:g}")
-        new = evaluator.run_group(group, name, adversary, e)
+        new = evaluator.run_group(group, name, adversary, e, attacker)
         # Clean play does not depend on eps: one evaluation stands for every eps of a sweep.
         cells += new if adversary is not None else [dataclasses.replace(c, eps=float(x)) for x in eps_values for c in new]
         bar.update(1)
     bar.close()
     out = cfg.out or os.path.join("eval", time.strftime("%Y%m%d-%H%M%S"))
-    table = report.write_report(out, cells, labels, [n for n, _ in columns], eps, env.has_win, compare, env.name, cfg.sweep_eps is not None)
+    table = report.write_report(out, cells, labels, [n for n, _, _ in columns], eps, env.has_win, compare, env.name, cfg.sweep_eps is not None)
     return {"out": out, "wall_s": time.time() - t0, "table": table}
 
 

@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jarob.config import AlgConfig
+from jarob.config import AdvConfig, AlgConfig
 from jarob.envs import MarlEnv
 from jarob.learners.value_decomposition import ValueDecomposition
 from jarob.devices import leading_axis_sharding
@@ -52,29 +52,62 @@ class Cell:
     length: float
 
 
-def load_team(run_dir: str, label: Optional[str] = None) -> Team:
-    """The team a `jarob.train` run directory holds; EvaluationError if it is not one."""
+@dataclass(frozen=True)
+class Attacker:
+    """A trained learned adversary (a `jarob.attack` run, or the adversary of an adversarially
+    trained run): its acting parameters for every seed (every leaf [seeds, ...])."""
+
+    label: str
+    env_name: str
+    adv: AdvConfig
+    params: Any
+    seeds: int
+    run_dir: str
+
+
+def _run_config(run_dir: str, what: str):
+    """The saved TrainConfig of a run directory; EvaluationError (naming `what`) if it is not one."""
     from omegaconf import OmegaConf
 
-    from jarob.checkpoint import TEAM_FILE, load_team_params
     from jarob.config import from_saved
 
     if not os.path.isdir(run_dir):
-        raise EvaluationError(f"runs: {run_dir!r} does not exist")
+        raise EvaluationError(f"{what}: {run_dir!r} does not exist")
     cfg_path = os.path.join(run_dir, "config.yaml")
     if not os.path.isfile(cfg_path):
-        raise EvaluationError(f"runs: {run_dir!r} is not a jarob run directory (no config.yaml)")
+        raise EvaluationError(f"{what}: {run_dir!r} is not a jarob run directory (no config.yaml)")
     try:
-        cfg = from_saved(OmegaConf.to_container(OmegaConf.load(cfg_path), resolve=True))
+        return from_saved(OmegaConf.to_container(OmegaConf.load(cfg_path), resolve=True))
     except Exception as exc:  # noqa: BLE001 - any unreadable config is one error
-        raise EvaluationError(f"runs: {run_dir!r} has an unreadable config.yaml ({str(exc).splitlines()[0]})") from None
-    team_path = os.path.join(run_dir, TEAM_FILE)
-    if not os.path.isfile(team_path):
-        raise EvaluationError(f"runs: {run_dir!r} has no trained team ({TEAM_FILE}); has its training finished?")
-    params = load_team_params(run_dir)
-    seeds = int(jax.tree.leaves(params)[0].shape[0])
+        raise EvaluationError(f"{what}: {run_dir!r} has an unreadable config.yaml ({str(exc).splitlines()[0]})") from None
+
+
+def _run_params(run_dir: str, filename: str, what: str, missing: str):
+    from jarob.checkpoint import load_params
+
+    if not os.path.isfile(os.path.join(run_dir, filename)):
+        raise EvaluationError(f"{what}: {run_dir!r} has no {missing} ({filename}); has its training finished?")
+    params = load_params(run_dir, filename)
+    return params, int(jax.tree.leaves(params)[0].shape[0])
+
+
+def load_team(run_dir: str, label: Optional[str] = None) -> Team:
+    """The team a `jarob.train` run directory holds; EvaluationError if it is not one."""
+    from jarob.checkpoint import TEAM_FILE
+
+    cfg = _run_config(run_dir, "runs")
+    params, seeds = _run_params(run_dir, TEAM_FILE, "runs", "trained team")
     name = label or os.path.basename(os.path.normpath(run_dir))
     return Team(name, cfg.env.name, cfg.alg, params, seeds, run_dir)
+
+
+def load_attacker(run_dir: str) -> Attacker:
+    """The learned adversary a run directory holds; EvaluationError if it holds none."""
+    from jarob.checkpoint import ADVERSARY_FILE
+
+    cfg = _run_config(run_dir, "adversaries")
+    params, seeds = _run_params(run_dir, ADVERSARY_FILE, "adversaries", "trained attacker")
+    return Attacker(os.path.basename(os.path.normpath(run_dir)), cfg.env.name, cfg.adv, params, seeds, run_dir)
 
 
 def check_same_env(teams: list[Team]) -> str:
@@ -106,7 +139,7 @@ class CrossEvaluator:
         self.make_learner = make_learner  # (alg, env) -> object with step_q and initial_hidden
         self._programs: dict = {}
 
-    def _program(self, alg: AlgConfig, adv_name: str, adversary, batch: int) -> Callable:
+    def _program(self, alg: AlgConfig, adv_name: str, adversary, batch: int, learned: bool) -> Callable:
         key = (_arch(alg), adv_name, batch)
         if key not in self._programs:
             learner = self.make_learner(alg, self.env)
@@ -115,25 +148,33 @@ class CrossEvaluator:
                 return evaluate(self.env, learner, params, k, self.episodes, adversary, adv_state)
 
             sharding = leading_axis_sharding(batch)
-            fn = jax.jit(jax.vmap(one, in_axes=(0, None, 0)), out_shardings=sharding)
+            # A learned attacker brings parameters per (team, seed) pair: its state is batched.
+            fn = jax.jit(jax.vmap(one, in_axes=(0, 0 if learned else None, 0)), out_shardings=sharding)
             self._programs[key] = (fn, sharding)
         return self._programs[key]
 
-    def run_group(self, teams: list[Team], adv_name: str, adversary, eps: float) -> list[Cell]:
-        """Every (team, seed) of `teams` (one architecture) against one adversary at one eps."""
+    def run_group(self, teams: list[Team], adv_name: str, adversary, eps: float, attacker: Optional[Attacker] = None) -> list[Cell]:
+        """Every (team, seed) of `teams` (one architecture) against one adversary at one eps.
+        A learned `attacker`'s seed s % (its seeds) attacks seed s of every team."""
         params = _stack([t.params for t in teams])
         # Seed index i of every team and adversary plays the same episodes' randomness.
         keys = jnp.concatenate([seed_keys(self.seed, t.seeds) for t in teams])
         owners = [(t.label, s) for t in teams for s in range(t.seeds)]
         n = len(owners)
         batch = min(n, self.devices)
-        fn, sharding = self._program(teams[0].alg, adv_name, adversary, batch)
-        adv_state = adversary.init(jax.random.PRNGKey(0), eps) if adversary is not None else None
+        fn, sharding = self._program(teams[0].alg, adv_name, adversary, batch, attacker is not None)
+        if attacker is not None:
+            pick = np.array([s % attacker.seeds for _, s in owners])
+            adv_states = adversary.attacker_state(jax.tree.map(lambda x: jnp.asarray(x)[pick], attacker.params), jnp.full((n,), eps, jnp.float32))
+        else:
+            adv_state = adversary.init(jax.random.PRNGKey(0), eps) if adversary is not None else None
         won, ret, length = [], [], []
         for start in range(0, n, batch):
             idx = np.arange(start, start + batch) % n  # the last batch is padded by wrapping
             p = jax.device_put(jax.tree.map(lambda x: x[idx], params), sharding)
             k = jax.device_put(keys[idx], sharding)
+            if attacker is not None:
+                adv_state = jax.device_put(jax.tree.map(lambda x: x[idx], adv_states), sharding)
             stats = jax.tree.map(np.asarray, fn(p, adv_state, k))
             take = min(batch, n - start)
             won.append(stats.won[:take])

@@ -26,6 +26,7 @@ class ActorState:
     hidden: jax.Array  # [E, N, H], GRU state before the reset at ts.first
     last_action: jax.Array  # [E, N] int32, -1 before an episode's first action
     attacked: jax.Array  # [E] bool, the current episode is attacked (training mode, see perceive)
+    adv_carry: dict  # [E, ...] the adversary's recurrent context ({} for static adversaries)
 
 
 @struct.dataclass
@@ -42,32 +43,35 @@ class StepRecord:
     won: jax.Array
     ep_return: jax.Array
     ep_length: jax.Array
+    adv_out: dict  # what the adversary recorded at this step (a director's target actions)
 
 
-def init_actor(env: MarlEnv, learner, key: jax.Array, num_envs: int) -> ActorState:
+def init_actor(env: MarlEnv, learner, key: jax.Array, num_envs: int, adversary=None) -> ActorState:
     env_state, ts = jax.vmap(env.reset)(jax.random.split(key, num_envs))
     hidden = learner.initial_hidden((num_envs, env.num_agents))
     last_action = jnp.full((num_envs, env.num_agents), -1, jnp.int32)
-    return ActorState(env_state, ts, hidden, last_action, jnp.ones((num_envs,), bool))
+    carry = {} if adversary is None else adversary.initial_carry(num_envs)
+    return ActorState(env_state, ts, hidden, last_action, jnp.ones((num_envs,), bool), carry)
 
 
-def perceive(learner, agent_params, actor: ActorState, last_action: jax.Array, adversary, adv_state, key: jax.Array, train: bool) -> jax.Array:
-    """The observations [E, N, O] the team sees at the current step: the adversary's
-    perturbation of each environment's clean observations (the clean ones without adversary).
-    In training mode only the environments whose current episode is attacked are perturbed."""
+def perceive(learner, agent_params, actor: ActorState, last_action: jax.Array, adversary, adv_state, key: jax.Array, train: bool):
+    """(observations [E, N, O] the team sees at the current step, the adversary's new carry,
+    what it records): the adversary's perturbation of each environment's clean observations
+    (the clean ones without adversary). In training mode only the environments whose current
+    episode is attacked are perturbed."""
     ts = actor.ts
     if adversary is None:
-        return ts.obs
+        return ts.obs, actor.adv_carry, {}
 
-    def one(obs, avail, state, hidden, last, first, k):
+    def one(obs, avail, state, hidden, last, first, carry, k):
         q_fn = lambda o: learner.step_q(agent_params, hidden, o, last, first)[1]  # noqa: E731
-        return adversary.perturb(adv_state, obs, TeamView(q_fn, avail, state), k, train)
+        return adversary.act(adv_state, carry, obs, TeamView(q_fn, avail, state, first), k, train)
 
     keys = jax.random.split(key, ts.obs.shape[0])
-    seen = jax.vmap(one)(ts.obs, ts.avail, ts.state, actor.hidden, last_action, ts.first, keys)
+    seen, carry, out = jax.vmap(one)(ts.obs, ts.avail, ts.state, actor.hidden, last_action, ts.first, actor.adv_carry, keys)
     if train:
         seen = jnp.where(actor.attacked[:, None, None], seen, ts.obs)
-    return seen
+    return seen, carry, out
 
 
 def _attacked_episodes(actor: ActorState, adversary, key: jax.Array) -> jax.Array:
@@ -85,7 +89,7 @@ def act_step(env: MarlEnv, learner, agent_params, actor: ActorState, key: jax.Ar
     ts = actor.ts
     last_action = jnp.where(ts.first[:, None], -1, actor.last_action)
     actor = actor.replace(attacked=_attacked_episodes(actor, adversary, k_coin))
-    seen = perceive(learner, agent_params, actor, last_action, adversary, adv_state, k_adv, train)
+    seen, adv_carry, adv_out = perceive(learner, agent_params, actor, last_action, adversary, adv_state, k_adv, train)
     hidden, q = learner.step_q(agent_params, actor.hidden, seen, last_action, ts.first)
     actions = epsilon_greedy(k_act, q, ts.avail, eps).astype(jnp.int32)
     env_keys = jax.random.split(k_env, actions.shape[0])
@@ -103,14 +107,16 @@ def act_step(env: MarlEnv, learner, agent_params, actor: ActorState, key: jax.Ar
         won=next_ts.won,
         ep_return=next_ts.ep_return,
         ep_length=next_ts.ep_length,
+        adv_out=adv_out,
     )
-    return ActorState(env_state, next_ts, hidden, actions, actor.attacked), record
+    return ActorState(env_state, next_ts, hidden, actions, actor.attacked, adv_carry), record
 
 
 def collect(env: MarlEnv, learner, agent_params, actor: ActorState, key: jax.Array, eps: jax.Array, length: int, adversary=None, adv_state=None):
     """Run `length` steps (training mode); return the new actor state, one Sequence per env
-    ([E, ...], holding what the team saw) and the per-step records [T, E]."""
-    hidden0 = actor.hidden
+    ([E, ...], holding what the team saw), the per-step records [T, E] and the adversary's
+    carry before the first step (a learned adversary builds its own sequences from these)."""
+    hidden0, carry0 = actor.hidden, actor.adv_carry
     k_steps, k_final = jax.random.split(key)
 
     def body(a, k):
@@ -121,13 +127,13 @@ def collect(env: MarlEnv, learner, agent_params, actor: ActorState, key: jax.Arr
     last_action = jnp.where(ts.first[:, None], -1, actor.last_action)
     final = {
         # The bootstrap view, perturbed as the team would see it with the current parameters.
-        "obs": perceive(learner, agent_params, actor, last_action, adversary, adv_state, k_final, True),
+        "obs": perceive(learner, agent_params, actor, last_action, adversary, adv_state, k_final, True)[0],
         "avail": ts.avail,
         "state": ts.state,
         "first": ts.first,
         "last_action": last_action,
     }
-    return actor, from_steps(records, final, hidden0), records
+    return actor, from_steps(records, final, hidden0), records, carry0
 
 
 @struct.dataclass
@@ -141,7 +147,7 @@ def evaluate(env: MarlEnv, learner, agent_params, key: jax.Array, num_episodes: 
     """Greedy team (under `adversary` in test mode), `num_episodes` fresh environments, each
     played to its first episode end; stops as soon as every environment has finished one."""
     k_init, k_run = jax.random.split(key)
-    actor = init_actor(env, learner, k_init, num_episodes)
+    actor = init_actor(env, learner, k_init, num_episodes, adversary)
     keys = jax.random.split(k_run, env.max_steps + 1)
     zero_f = jnp.zeros((num_episodes,), jnp.float32)
     stats = EpisodeStats(jnp.zeros((num_episodes,), bool), zero_f, jnp.zeros((num_episodes,), jnp.int32))

@@ -26,6 +26,7 @@ _METRIC_COLUMNS = ["chunk", "seed", "env_steps", "wall_s", "sps"] + [
     "loss",
     "q_tot",
     "grad_norm",
+    "adv_loss",
     "train_episodes",
     "train_return",
     "train_win_rate",
@@ -33,6 +34,9 @@ _METRIC_COLUMNS = ["chunk", "seed", "env_steps", "wall_s", "sps"] + [
     "eval_win_rate",
     "eval_length",
 ]
+
+
+ATTACK_FILE = "attack.json"  # an attack run's victim
 
 
 class RunError(Exception):
@@ -88,20 +92,26 @@ def _save_yaml(cfg, path: str) -> None:
     OmegaConf.save(OmegaConf.create(to_dict(cfg)), path)
 
 
-def run(cfg, run_dir: str) -> dict:
-    """Train, log, checkpoint and evaluate; returns the summary written to summary.json."""
+def run(cfg, run_dir: str, victim: str | None = None) -> dict:
+    """Train, log, checkpoint and evaluate; returns the summary written to summary.json.
+
+    With `victim` (a run directory; `python -m jarob.attack`) the team is that run's frozen
+    greedy team, seed i of this run attacking its seed i, and only the adversary learns."""
     import jax
     import jax.numpy as jnp
     import numpy as np
     from tqdm import tqdm
 
-    from jarob.checkpoint import TEAM_FILE, Checkpointer, save_team
+    from jarob.checkpoint import ADVERSARY_FILE, TEAM_FILE, Checkpointer, load_params, save_params
     from jarob.devices import seed_sharding
     from jarob.metrics_log import MetricsLog
     from jarob.trainer import Trainer, seed_keys
 
     t_start = time.time()
-    trainer = Trainer(cfg)
+    if victim is not None and not cfg.resume:
+        with open(os.path.join(run_dir, ATTACK_FILE), "w") as f:
+            json.dump({"victim": os.path.abspath(victim)}, f)
+    trainer = Trainer(cfg, train_team=victim is None)
     schedule = trainer.chunk_schedule()
     steps_per_iter = cfg.steps_per_iteration
 
@@ -109,14 +119,17 @@ def run(cfg, run_dir: str) -> dict:
     # leading seed axis, inputs and outputs alike, carries this sharding.
     seeds = seed_sharding(cfg.seeds)
     init = jax.jit(jax.vmap(trainer.init), out_shardings=seeds)
+    init_args = ()  # attack mode: the victim's team parameters, one per seed
+    if victim is not None:
+        init_args = (jax.device_put(jax.tree.map(jnp.asarray, load_params(victim, TEAM_FILE)), seeds),)
     chunk = jax.jit(jax.vmap(trainer.chunk, in_axes=(0, None, None)), donate_argnums=0, out_shardings=seeds)
     final_eval = jax.jit(jax.vmap(trainer.final_evaluation, in_axes=(0, None)), static_argnums=1, out_shardings=seeds)
 
     keys = jax.device_put(seed_keys(cfg.seed, cfg.seeds), seeds)
     t0 = time.time()
-    init_c = init.lower(keys).compile()
+    init_c = init.lower(keys, *init_args).compile()
     compile_s = time.time() - t0
-    state = init_c(keys)
+    state = init_c(keys, *init_args)
 
     ckpt = Checkpointer(os.path.join(run_dir, "checkpoints"))
     log = MetricsLog(run_dir, _METRIC_COLUMNS, cfg.tensorboard)
@@ -152,7 +165,7 @@ def run(cfg, run_dir: str) -> dict:
             rows.append(row)
         log.write(rows, int(m.env_steps[0]))
         win_rate = float(np.mean(m.eval_win_rate))
-        if solved is None and trainer.env.has_win and win_rate >= cfg.solve_win_rate:
+        if solved is None and victim is None and trainer.env.has_win and win_rate >= cfg.solve_win_rate:
             solved = {"chunk": c, "env_steps": int(m.env_steps[0]), "wall_s": round(wall, 2), "eval_win_rate": win_rate}
         bar.update(n_steps)
         bar.set_postfix(sps=f"{sps:,.0f}", win_rate=f"{win_rate:.2f}", ret=f"{float(np.mean(m.eval_return)):.2f}")
@@ -167,7 +180,13 @@ def run(cfg, run_dir: str) -> dict:
     eval_c = final_eval.lower(state, cfg.final_eval_episodes).compile()
     compile_s += time.time() - t0
     ev = jax.tree.map(np.asarray, eval_c(state))
-    save_team(run_dir, state.learner.team)
+    files = {}
+    if victim is None:
+        save_params(run_dir, TEAM_FILE, state.learner.team)
+        files["team"] = TEAM_FILE
+    if trainer.learned_adversary:
+        save_params(run_dir, ADVERSARY_FILE, state.adversary["params"])
+        files["adversary"] = ADVERSARY_FILE
     env_steps = int(np.asarray(state.env_steps)[0])
     run_steps = (env_steps - done_steps) * cfg.seeds
     summary = {
@@ -182,7 +201,8 @@ def run(cfg, run_dir: str) -> dict:
         "compile_s": round(compile_s, 2),
         "sps": round(run_steps / train_s, 1) if train_s > 0 else None,
         "solved": solved,
-        "team": TEAM_FILE,
+        **files,
+        **({"victim": os.path.abspath(victim)} if victim is not None else {}),
         "final": {
             "episodes": cfg.final_eval_episodes,
             "win_rate": [float(x) for x in ev.won.mean(axis=1)],
@@ -198,38 +218,50 @@ def run(cfg, run_dir: str) -> dict:
     return summary
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    if any(a in ("-h", "--help") for a in args):
-        print(USAGE)
-        print("Keys and defaults: configs/config.yaml, configs/alg/*.yaml (see README.md).")
-        return 0
+def launch(cfg, prog: str, victim: str | None = None) -> int:
+    """Prepare the run directory, run, print the one-line result; shared by jarob.train and
+    jarob.attack. Exit codes: 0 done, 2 bad run directory (nothing written)."""
     from jarob.checkpoint import has_checkpoint
-    from jarob.config import ConfigError, load_config
 
     try:
-        cfg = load_config(args)
         run_dir = prepare_run_dir(cfg)
-    except (ConfigError, RunError) as exc:
-        print(f"jarob.train: error: {exc}", file=sys.stderr)
+    except RunError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
     created = not os.path.exists(run_dir)
     os.makedirs(run_dir, exist_ok=True)
     if not cfg.resume:
         _save_yaml(cfg, os.path.join(run_dir, "config.yaml"))
     try:
-        summary = run(cfg, run_dir)
+        summary = run(cfg, run_dir, victim)
     except BaseException:
         if created and not has_checkpoint(os.path.join(run_dir, "checkpoints")):  # no half-written run dir
             shutil.rmtree(run_dir, ignore_errors=True)
         raise
     wr = summary["final"]["win_rate"]
+    what = "greedy win rate" if victim is None else f"victim's win rate under {cfg.adv.name}"
     print(
-        f"{cfg.env.name} {cfg.alg.name}: greedy win rate {sum(wr) / len(wr):.3f} over {cfg.seeds} seed(s), "
+        f"{cfg.env.name} {cfg.alg.name}: {what} {sum(wr) / len(wr):.3f} over {cfg.seeds} seed(s), "
         f"return {sum(summary['final']['return']) / len(wr):.3f}, {summary['sps']:,.0f} env steps/s; "
         f"{os.path.join(run_dir, 'summary.json')}"
     )
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if any(a in ("-h", "--help") for a in args):
+        print(USAGE)
+        print("Keys and defaults: configs/config.yaml, configs/alg/*.yaml (see README.md).")
+        return 0
+    from jarob.config import ConfigError, load_config
+
+    try:
+        cfg = load_config(args)
+    except ConfigError as exc:
+        print(f"jarob.train: error: {exc}", file=sys.stderr)
+        return 2
+    return launch(cfg, "jarob.train")
 
 
 if __name__ == "__main__":

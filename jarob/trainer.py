@@ -1,9 +1,14 @@
 """The pure training program: `make_train(cfg)` returns `train(key) -> (state, metrics, final)`.
 
 One iteration = every parallel env steps `rollout_len` times (epsilon-greedy), the sequences go
-to the replay buffer, then `updates_per_rollout` gradient steps. A chunk = a fixed number of
-iterations followed by a greedy evaluation; the host driver (`jarob.train`) runs chunks one
-after another, jitted and vmapped over seeds, and logs and checkpoints between them.
+to the replay buffer, then `updates_per_rollout` gradient steps; a learned adversary then stores
+the same rollout from its side and takes its own gradient steps (ATSA Algorithm 1: both in the
+same jitted step). A chunk = a fixed number of iterations followed by a greedy evaluation; the
+host driver (`jarob.train`) runs chunks one after another, jitted and vmapped over seeds, and
+logs and checkpoints between them.
+
+Attack mode (`train_team=False`, `python -m jarob.attack`): the team is a frozen, greedy victim
+and only the adversary learns; evaluations then measure the team under the adversary.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from jarob.sequence import Sequence
 @struct.dataclass
 class TrainState:
     learner: LearnerState
-    buffer: Sequence  # replay buffer: every leaf [capacity, ...]
+    buffer: Sequence | None  # replay buffer: every leaf [capacity, ...] (None in attack mode)
     actor: ActorState
     adversary: dict  # the training adversary's state (its budget; its parameters when learned)
     key: jax.Array
@@ -38,6 +43,7 @@ class ChunkMetrics:
     loss: jax.Array
     q_tot: jax.Array
     grad_norm: jax.Array
+    adv_loss: jax.Array  # a learned adversary's TD loss (0 otherwise)
     train_episodes: jax.Array
     train_return: jax.Array
     train_win_rate: jax.Array
@@ -55,26 +61,35 @@ def seed_keys(base_seed: int, seeds: int) -> jax.Array:
 class Trainer:
     """Static configuration plus the pure functions of one seed's training run."""
 
-    def __init__(self, cfg: TrainConfig):
+    def __init__(self, cfg: TrainConfig, train_team: bool = True):
         self.cfg = cfg
+        self.train_team = train_team
         self.env = envs.make(cfg.env.name)
         total_updates = cfg.total_iterations * cfg.alg.updates_per_rollout
         self.learner = ValueDecomposition(cfg.alg, self.env, total_updates)
         # The adversary the team trains against (none: clean observations).
-        self.adversary = None if cfg.adv.name == "none" else adversaries.make(cfg.adv, self.env, cfg.env.eps)
+        layout = (cfg.alg.num_envs, cfg.alg.rollout_len, cfg.total_iterations)
+        self.adversary = None if cfg.adv.name == "none" else adversaries.make(cfg.adv, self.env, cfg.env.eps, layout)
+        self.learned_adversary = self.adversary is not None and self.adversary.learned
+        if not train_team and not self.learned_adversary:
+            raise ValueError("attack mode needs a learned adversary")
 
     def epsilon(self, env_steps: jax.Array) -> jax.Array:
-        """Linear exploration schedule in env steps."""
+        """Linear exploration schedule in env steps (0 for a frozen victim)."""
+        if not self.train_team:
+            return jnp.zeros(())
         a = self.cfg.alg
         frac = jnp.clip(env_steps / a.eps_anneal_steps, 0.0, 1.0)
         return a.eps_start + frac * (a.eps_end - a.eps_start)
 
-    def init(self, key: jax.Array) -> TrainState:
+    def init(self, key: jax.Array, team=None) -> TrainState:
+        """A fresh run; in attack mode `team` holds the victim's agent parameters."""
         k_learner, k_actor, k_adv, key = jax.random.split(key, 4)
         learner_state = self.learner.init(k_learner)
-        actor = init_actor(self.env, self.learner, k_actor, self.cfg.alg.num_envs)
-        example = self._example_sequence()
-        buf = replay.init(example, self.cfg.alg.buffer_size)
+        if team is not None:
+            learner_state = learner_state.replace(params={**learner_state.params, "agent": team}, team=team)
+        actor = init_actor(self.env, self.learner, k_actor, self.cfg.alg.num_envs, self.adversary)
+        buf = replay.init(self._example_sequence(), self.cfg.alg.buffer_size) if self.train_team else None
         adv_state = {} if self.adversary is None else self.adversary.init(k_adv)
         return TrainState(learner_state, buf, actor, adv_state, key, jnp.zeros((), jnp.int32))
 
@@ -97,34 +112,42 @@ class Trainer:
         """Iteration `index` of the run (an unbatched count, shared by all seeds): collect one
         rollout, store it, take the gradient steps. Returns (state, sums)."""
         a = self.cfg.alg
-        key, k_collect, k_update = jax.random.split(state.key, 3)
+        key, k_collect, k_update, k_adv = jax.random.split(state.key, 4)
         eps = self.epsilon(state.env_steps)
         agent = state.learner.params["agent"]
-        actor, seqs, records = collect(self.env, self.learner, agent, state.actor, k_collect, eps, a.rollout_len, self.adversary, state.adversary)
-        slot, size = replay.ring_position(index, a.num_envs, a.buffer_size)
-        buf = replay.write(state.buffer, seqs, slot)
+        actor, seqs, records, carry0 = collect(self.env, self.learner, agent, state.actor, k_collect, eps, a.rollout_len, self.adversary, state.adversary)
+        env_steps = state.env_steps + a.num_envs * a.rollout_len
+        zero = jnp.zeros(())
+        learner_state, buf, m = state.learner, state.buffer, {"loss": zero, "q_tot": zero, "grad_norm": zero}
+        if self.train_team:
+            slot, size = replay.ring_position(index, a.num_envs, a.buffer_size)
+            buf = replay.write(state.buffer, seqs, slot)
 
-        def update(learner_state, k):
-            return self.learner.update(learner_state, replay.sample(buf, k, a.batch_size, size))
+            def update(learner_state, k):
+                return self.learner.update(learner_state, replay.sample(buf, k, a.batch_size, size))
 
-        learner_state, m = jax.lax.scan(update, state.learner, jax.random.split(k_update, a.updates_per_rollout))
+            learner_state, m = jax.lax.scan(update, state.learner, jax.random.split(k_update, a.updates_per_rollout))
+        adv_state, adv_m = state.adversary, {"adv_loss": zero}
+        if self.learned_adversary:
+            adv_state, adv_m = self.adversary.update(state.adversary, records, carry0, actor, index, env_steps, k_adv)
         done = records.done
         sums = {
             "loss": jnp.mean(m["loss"]),
             "q_tot": jnp.mean(m["q_tot"]),
             "grad_norm": jnp.mean(m["grad_norm"]),
+            "adv_loss": adv_m["adv_loss"],
             "episodes": jnp.sum(done),
             "wins": jnp.sum(records.won & done),
             "return": jnp.sum(jnp.where(done, records.ep_return, 0.0)),
         }
-        new_state = state.replace(learner=learner_state, buffer=buf, actor=actor, key=key, env_steps=state.env_steps + a.num_envs * a.rollout_len)
+        new_state = state.replace(learner=learner_state, buffer=buf, actor=actor, adversary=adv_state, key=key, env_steps=env_steps)
         return new_state, sums
 
     def chunk(self, state: TrainState, first_iteration: jax.Array, num_iterations: jax.Array):
         """Iterations first_iteration .. first_iteration + num_iterations - 1, then a greedy
         evaluation. Both counts are traced and unbatched (in_axes None under vmap): one compiled
         program serves every chunk. Returns (state, ChunkMetrics)."""
-        zero = {k: jnp.zeros(()) for k in ("loss", "q_tot", "grad_norm", "episodes", "wins", "return")}
+        zero = {k: jnp.zeros(()) for k in ("loss", "q_tot", "grad_norm", "adv_loss", "episodes", "wins", "return")}
 
         def body(i, carry):
             s, acc = carry
@@ -134,7 +157,7 @@ class Trainer:
         state, acc = jax.lax.fori_loop(0, num_iterations, body, (state, zero))
         key, k_eval = jax.random.split(state.key)
         state = state.replace(key=key)
-        ev = evaluate(self.env, self.learner, state.learner.team, k_eval, self.cfg.eval_episodes)
+        ev = self._evaluate(state, k_eval, self.cfg.eval_episodes)
         n = jnp.maximum(num_iterations, 1)
         episodes = jnp.maximum(acc["episodes"], 1)
         metrics = ChunkMetrics(
@@ -143,6 +166,7 @@ class Trainer:
             loss=acc["loss"] / n,
             q_tot=acc["q_tot"] / n,
             grad_norm=acc["grad_norm"] / n,
+            adv_loss=acc["adv_loss"] / n,
             train_episodes=acc["episodes"],
             train_return=acc["return"] / episodes,
             train_win_rate=acc["wins"] / episodes,
@@ -152,11 +176,18 @@ class Trainer:
         )
         return state, metrics
 
+    def _evaluate(self, state: TrainState, key: jax.Array, num_episodes: int) -> EpisodeStats:
+        """The greedy team: clean when training it, under the adversary (test mode) in attack mode."""
+        if self.train_team:
+            return evaluate(self.env, self.learner, state.learner.team, key, num_episodes)
+        return evaluate(self.env, self.learner, state.learner.team, key, num_episodes, self.adversary, state.adversary)
+
     def final_evaluation(self, state: TrainState, num_episodes: int) -> EpisodeStats:
-        """Greedy evaluation of the trained team on `num_episodes` episodes, with a key of its
-        own (derived from, not advancing, the training key)."""
+        """Greedy evaluation of the trained team (attack mode: of the victim under the trained
+        adversary) on `num_episodes` episodes, with a key of its own (derived from, not
+        advancing, the training key)."""
         key = jax.random.fold_in(state.key, 0x5EED)
-        return evaluate(self.env, self.learner, state.learner.team, key, num_episodes)
+        return self._evaluate(state, key, num_episodes)
 
     def chunk_schedule(self) -> list[tuple[int, int]]:
         """(first iteration, iterations) of every chunk of the run (the last may be shorter)."""

@@ -124,7 +124,7 @@ def test_training_against_fgsm_stores_what_the_team_saw():
     cfg = load_config(["adv=fgsm", "adv.attack_prob=1.0", "alg.num_envs=2", "alg.rollout_len=4", "alg.hidden_dim=16"])
     tr = Trainer(cfg)
     state = tr.init(jax.random.PRNGKey(0))
-    _, seqs, records = collect(tr.env, tr.learner, state.learner.params["agent"], state.actor, jax.random.PRNGKey(1), jnp.float32(0.0), 4, tr.adversary, state.adversary)
+    _, seqs, records, _ = collect(tr.env, tr.learner, state.learner.params["agent"], state.actor, jax.random.PRNGKey(1), jnp.float32(0.0), 4, tr.adversary, state.adversary)
     seen, clean = np.asarray(records.obs), np.asarray(records.clean_obs)
     assert np.any(seen != clean)
     assert np.all(np.abs(seen - clean) <= (cfg.env.eps or tr.env.default_eps) + 1e-6)
@@ -145,7 +145,7 @@ def test_attack_prob_attacks_whole_episodes():
     params = learner.init(jax.random.PRNGKey(0)).params["agent"]
     adv = adversaries.make(dataclasses.replace(adv_config("rn"), attack_prob=0.5), env, 0.3)
     actor = init_actor(env, learner, jax.random.PRNGKey(1), 16)
-    _, _, rec = collect(env, learner, params, actor, jax.random.PRNGKey(2), jnp.float32(0.0), 12, adv, adv.init(jax.random.PRNGKey(3)))
+    _, _, rec, _ = collect(env, learner, params, actor, jax.random.PRNGKey(2), jnp.float32(0.0), 12, adv, adv.init(jax.random.PRNGKey(3)))
     moved = np.any(np.asarray(rec.obs) != np.asarray(rec.clean_obs), axis=(-1, -2))  # [T, E]
     episodes = moved.reshape(4, 3, 16)  # 4 episodes of 3 steps in each env
     assert np.all(episodes.all(axis=1) | ~episodes.any(axis=1))  # all steps of an episode or none

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from jarob.adversaries.base import ObservationAdversary, TeamView, team_log_policy
+from jarob.adversaries.director import Director
 from jarob.adversaries.gradient import FGSM, PGD, pgd_attack
 from jarob.adversaries.noise import NoAttack, UniformNoise
 
@@ -14,15 +15,21 @@ REGISTRY = {
     "rn": UniformNoise,
     "fgsm": FGSM,
     "pgd": PGD,
+    "paad": Director,
+    "atsa": Director,
 }
 NAMES = tuple(REGISTRY)
 
 
-def make(cfg, env, eps: float | None = None) -> ObservationAdversary:
-    """The adversary of `cfg` (an AdvConfig) on `env`, with budget eps (None: the env's default)."""
+def make(cfg, env, eps: float | None = None, layout: tuple[int, int, int] | None = None) -> ObservationAdversary:
+    """The adversary of `cfg` (an AdvConfig) on `env`, with budget eps (None: the env's default).
+    A learned adversary built for training gets the run's `layout` (num_envs, rollout_len,
+    total_iterations); without it, it is an attacker in test mode."""
     if cfg.name not in REGISTRY:
         raise ValueError(f"adv: unknown {cfg.name!r}; allowed: {', '.join(NAMES)}")
-    return REGISTRY[cfg.name](cfg, env, env.default_eps if eps is None else eps)
+    eps = env.default_eps if eps is None else eps
+    cls = REGISTRY[cfg.name]
+    return cls(cfg, env, eps, layout) if cls.learned else cls(cfg, env, eps)
 
 
-__all__ = ["NAMES", "REGISTRY", "FGSM", "PGD", "NoAttack", "ObservationAdversary", "TeamView", "UniformNoise", "make", "pgd_attack", "team_log_policy"]
+__all__ = ["NAMES", "REGISTRY", "Director", "FGSM", "PGD", "NoAttack", "ObservationAdversary", "TeamView", "UniformNoise", "make", "pgd_attack", "team_log_policy"]

@@ -4,13 +4,18 @@ An observation adversary is a set of pure functions used inside the jitted rollo
 
     init(key, eps)                              -> adv_state (a dict: the budget "eps", plus
                                                    the parameters of learned attackers)
-    perturb(adv_state, obs, view, key, train)   -> perturbed obs [N, O] of one environment
-    update(adv_state, batch, key)               -> (adv_state, metrics)   (learned ones only)
+    initial_carry(num_envs)                     -> per-environment recurrent context ({} if none)
+    act(adv_state, carry, obs, view, key, train) -> (perturbed obs [N, O], carry, out) of one
+                                                   environment; `out` is what the rollout records
+                                                   for the attacker (a director's target actions)
+    update(adv_state, rollout, ...)             -> (adv_state, metrics)   (learned ones only)
 
+Static attackers implement `perturb(adv_state, obs, view, key, train)`; `act` wraps it.
 `view` (a `TeamView`) lets the attacker query the protagonist at the current step: its
-utilities as a function of the observations it would see, its available actions and the world
-state. `train` selects the training mode (exploration) or the test mode of learned attackers.
-Every perturbation is projected onto B_eps(o) ∩ the env's valid range on perturbable features.
+utilities as a function of the observations it would see, its available actions, the world
+state and whether the step starts an episode. `train` selects the training mode (exploration)
+or the test mode of learned attackers. Every perturbation is projected onto B_eps(o) ∩ the
+env's valid range on perturbable features.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ class TeamView:
     q_fn: Callable[[jax.Array], jax.Array]  # obs [N, O] -> utilities [N, A] at the current GRU state
     avail: jax.Array  # [N, A] bool
     state: jax.Array  # [S] world state (never perturbed)
+    first: jax.Array = False  # [] bool, this step starts an episode
 
 
 def team_log_policy(q: jax.Array, avail: jax.Array, temperature: float) -> jax.Array:
@@ -55,6 +61,12 @@ class ObservationAdversary:
 
     def init(self, key: jax.Array, eps=None) -> dict:
         return {"eps": jnp.asarray(self.eps if eps is None else eps, jnp.float32)}
+
+    def initial_carry(self, num_envs: int):
+        return {}
+
+    def act(self, adv_state, carry, obs: jax.Array, view: TeamView, key: jax.Array, train: bool = False):
+        return self.perturb(adv_state, obs, view, key, train), carry, {}
 
     def perturb(self, adv_state, obs: jax.Array, view: TeamView, key: jax.Array, train: bool = False) -> jax.Array:
         raise NotImplementedError

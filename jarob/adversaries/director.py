@@ -1,0 +1,142 @@
+"""Learned director adversaries: PAAD and ATSA (DESIGN.md section 4).
+
+At every step a *director* picks a target action a^_i among each agent's available actions from
+the *clean* observations (its own GRU over its own history: clean obs, its previous target), and
+a targeted FGSM/PGD toward a^_i (PAAD's actor, ATSA's STor, eqs. 12-13) realises it in the
+observations the team sees. The director learns from r^ = -r with its own replay buffer of
+(clean obs, state, target actions, -r, the team's actions) sequences and its own target networks.
+
+- PAAD: a QMIX director (`ValueDecomposition`), epsilon-greedy in training, greedy as an attacker.
+- ATSA: SDor (`SoftFactorizedQ`), a^_i ~ h_i in training and as an attacker.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from jarob import buffer as replay
+from jarob.adversaries.base import ObservationAdversary, TeamView
+from jarob.adversaries.gradient import pgd_attack
+from jarob.learners.soft_factorized import SoftFactorizedQ
+from jarob.learners.value_decomposition import ValueDecomposition
+from jarob.ops import epsilon_greedy
+from jarob.sequence import Sequence, from_steps
+
+
+@struct.dataclass
+class DirectorItem:
+    """One environment's rollout from the director's side."""
+
+    seq: Sequence  # clean obs, avail, state, its previous targets, targets, reward -r, done, hidden
+    team_action: jax.Array  # [T, N] what the protagonist did (ATSA's SDor-STor loss)
+
+
+class QDirector:
+    """PAAD's director: QMIX over target actions, epsilon-greedy in training, greedy in test."""
+
+    def __init__(self, cfg, env, total_updates: int = 1):
+        self.cfg = cfg
+        self.vd = ValueDecomposition(cfg, env, total_updates)
+
+    def init(self, key):
+        return self.vd.init(key)
+
+    def initial_hidden(self, batch_shape):
+        return {"q": self.vd.initial_hidden(batch_shape)}
+
+    def epsilon(self, env_steps):
+        c = self.cfg
+        return c.eps_start + jnp.clip(env_steps / c.eps_anneal_steps, 0.0, 1.0) * (c.eps_end - c.eps_start)
+
+    def direct(self, params, hidden, obs, last, first, avail, key, train: bool, env_steps):
+        h, q = self.vd.step_q(params["agent"], hidden["q"], obs, last, first)
+        eps = self.epsilon(env_steps) if train else jnp.zeros(())
+        return epsilon_greedy(key, q, avail, eps).astype(jnp.int32), {"q": h}
+
+    def update(self, state, batch: DirectorItem, env_steps, key):
+        return self.vd.update(state, batch.seq.replace(hidden=batch.seq.hidden["q"]))
+
+
+DIRECTORS = {"qmix": QDirector, "sdor": SoftFactorizedQ}
+
+
+class Director(ObservationAdversary):
+    """A director + targeted gradient generator. adv_state: {"eps", "params" (the director's
+    acting parameters), "steps" (env steps it has trained on)} and, when built for training
+    (`layout` given), {"learner", "buffer"}."""
+
+    learned = True
+
+    def __init__(self, cfg, env, eps: float, layout: tuple[int, int, int] | None = None):
+        """`layout` = (num_envs, rollout_len, total_iterations) of the training run, if any."""
+        super().__init__(cfg, env, eps)
+        d = cfg.director
+        self.num_agents, self.num_actions, self.obs_dim, self.state_dim = env.num_agents, env.num_actions, env.obs_dim, env.state_dim
+        self.layout = layout
+        total_updates = (layout[2] if layout else 1) * d.updates_per_rollout
+        self.learner = DIRECTORS[d.name](d, env, total_updates)
+
+    # -- state --------------------------------------------------------------------------
+    def init(self, key: jax.Array, eps=None) -> dict:
+        state = super().init(key, eps)
+        learner_state = self.learner.init(key)
+        state.update(params=learner_state.params, steps=jnp.zeros((), jnp.int32))
+        if self.layout is not None:
+            state.update(learner=learner_state, buffer=replay.init(self._example_item(), self.cfg.director.buffer_size))
+        return state
+
+    def attacker_state(self, params, eps) -> dict:
+        """The test-mode state of a trained director (what `jarob.evaluate` uses)."""
+        return {"eps": jnp.asarray(eps, jnp.float32), "params": params, "steps": jnp.zeros(jnp.shape(eps), jnp.int32)}
+
+    def _example_item(self) -> DirectorItem:
+        t, n = self.layout[1], self.num_agents
+        seq = Sequence(
+            obs=jnp.zeros((t + 1, n, self.obs_dim)),
+            avail=jnp.zeros((t + 1, n, self.num_actions), bool),
+            state=jnp.zeros((t + 1, self.state_dim)),
+            last_action=jnp.zeros((t + 1, n), jnp.int32),
+            first=jnp.zeros((t + 1,), bool),
+            action=jnp.zeros((t, n), jnp.int32),
+            reward=jnp.zeros((t,)),
+            done=jnp.zeros((t,), bool),
+            hidden=self.learner.initial_hidden((n,)),
+        )
+        return DirectorItem(seq, jnp.zeros((t, n), jnp.int32))
+
+    def initial_carry(self, num_envs: int) -> dict:
+        return {"hidden": self.learner.initial_hidden((num_envs, self.num_agents)), "last": jnp.full((num_envs, self.num_agents), -1, jnp.int32)}
+
+    # -- acting -------------------------------------------------------------------------
+    def act(self, adv_state, carry, obs: jax.Array, view: TeamView, key: jax.Array, train: bool = False):
+        """Director picks a^ from the clean obs; the targeted gradient attack pushes the team's
+        softmax policy toward a^ inside B_eps(o) (ATSA eqs. 12-13 / PAAD's actor)."""
+        last = jnp.where(view.first, -1, carry["last"])
+        target, hidden = self.learner.direct(adv_state["params"], carry["hidden"], obs, last, view.first, view.avail, key, train, adv_state["steps"])
+        eps, c = adv_state["eps"], self.cfg
+        step_size = eps / c.steps if c.step_size is None else c.step_size
+        seen = pgd_attack(view.q_fn, view.avail, obs, self.project(eps), steps=c.steps, step_size=step_size, temperature=c.temperature, target=target)
+        return seen, {"hidden": hidden, "last": target}, {"target": target, "last": last}
+
+    # -- learning -----------------------------------------------------------------------
+    def update(self, adv_state: dict, records, carry0: dict, actor_end, index: jax.Array, env_steps: jax.Array, key: jax.Array):
+        """Store the rollout from the director's side (clean observations, its targets, -r) and
+        take `updates_per_rollout` gradient steps. Returns (adv_state, metrics)."""
+        d = self.cfg.director
+        ts = actor_end.ts
+        view = records.replace(obs=records.clean_obs, last_action=records.adv_out["last"], action=records.adv_out["target"], reward=-records.reward)
+        final = {"obs": ts.obs, "avail": ts.avail, "state": ts.state, "first": ts.first, "last_action": jnp.where(ts.first[:, None], -1, actor_end.adv_carry["last"])}
+        item = DirectorItem(from_steps(view, final, carry0["hidden"]), jnp.swapaxes(records.action, 0, 1))
+        num_envs = records.reward.shape[1]
+        slot, size = replay.ring_position(index, num_envs, d.buffer_size)
+        buf = replay.write(adv_state["buffer"], item, slot)
+
+        def step(learner_state, k):
+            k_sample, k_update = jax.random.split(k)
+            return self.learner.update(learner_state, replay.sample(buf, k_sample, d.batch_size, size), env_steps, k_update)
+
+        learner_state, m = jax.lax.scan(step, adv_state["learner"], jax.random.split(key, d.updates_per_rollout))
+        new = {**adv_state, "learner": learner_state, "params": learner_state.params, "buffer": buf, "steps": env_steps}
+        return new, {"adv_loss": jnp.mean(m["loss"])}

@@ -1,0 +1,70 @@
+"""python -m jarob.attack victim=<run_dir> adv=<paad|atsa> [total_steps=T] [run_dir=PATH] ...
+
+Trains a learned attacker (a director adversary) against a frozen trained team: seed i of the
+attack run attacks seed i of the victim, all seeds in one jitted, vmapped program. The team acts
+greedily and does not learn; env, learner and seeds come from the victim's run. The run
+directory (config.yaml, metrics.csv whose eval columns are the victim's win rate under attack,
+checkpoints/, attack.json, adversary.msgpack, summary.json) is an adversary column for
+`python -m jarob.evaluate adversaries=[...,<run_dir>]`. `resume=true` continues a killed run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+
+USAGE = __doc__.strip().splitlines()[0]
+LEARNED = ("paad", "atsa")
+_FROM_VICTIM = ("env", "alg", "seeds")  # keys that come from the victim's run
+
+
+def attack_config(victim: str, overrides: list[str]):
+    """The TrainConfig of an attack on `victim`: the victim's env, learner and seeds plus
+    `overrides` (adv=..., total_steps=..., ...). Raises ConfigError / EvaluationError."""
+    from jarob.config import ConfigError, load_config
+    from jarob.evaluation import load_team
+
+    team = load_team(victim)
+    for ov in overrides:
+        key = ov.partition("=")[0].lstrip("+~")
+        if key.split(".")[0] in _FROM_VICTIM:
+            raise ConfigError(f"{key}: comes from the victim's run and cannot be overridden")
+    adv = [ov.partition("=")[2] for ov in overrides if ov.partition("=")[0] == "adv"]
+    if not adv or adv[-1] not in LEARNED:
+        got = adv[-1] if adv else "none"
+        raise ConfigError(f"adv: jarob.attack trains a learned attacker; allowed: {', '.join(LEARNED)} (got {got!r})")
+    victim_alg = [f"alg.{k}={v}" for k, v in dataclasses.asdict(team.alg).items() if k != "name"]
+    return load_config([f"env={team.env_name}", f"alg={team.alg.name}", f"seeds={team.seeds}", *overrides, *victim_alg])
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if any(a in ("-h", "--help") for a in args):
+        print(USAGE)
+        print("Keys and defaults: configs/config.yaml, configs/adv/{paad,atsa}.yaml (see README.md).")
+        return 0
+    from jarob.config import ConfigError
+    from jarob.evaluation import EvaluationError
+    from jarob.train import ATTACK_FILE, launch
+
+    victims = [a.partition("=")[2] for a in args if a.partition("=")[0] == "victim"]
+    rest = [a for a in args if a.partition("=")[0] != "victim"]
+    try:
+        if not victims or not victims[-1]:
+            raise ConfigError("victim: give the run directory of a trained team, e.g. victim=runs/noadv")
+        victim = victims[-1]
+        cfg = attack_config(victim, rest)
+        if cfg.resume and cfg.run_dir:
+            saved = os.path.join(cfg.run_dir, ATTACK_FILE)
+            if os.path.isfile(saved) and json.load(open(saved))["victim"] != os.path.abspath(victim):
+                raise ConfigError(f"victim: {victim!r} differs from the resumed run's {json.load(open(saved))['victim']!r}")
+    except (ConfigError, EvaluationError) as exc:
+        print(f"jarob.attack: error: {str(exc).replace('runs: ', 'victim: ', 1)}", file=sys.stderr)
+        return 2
+    return launch(cfg, "jarob.attack", victim)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

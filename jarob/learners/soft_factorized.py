@@ -1,0 +1,195 @@
+"""ATSA's SDor: factorized soft Q-learning of a stochastic director (FOP-style; ATSA eqs. 4-10, 14-15).
+
+Per agent i, over the protagonist's available actions A_i:
+    Q_i(tau_i, .)            individual soft Q (a GRU agent over the clean observations)
+    V_i = alpha * logsumexp(Q_i / alpha)        soft value of Q_i's Boltzmann policy (eq. 5)
+    h_i(.|tau_i)             individual soft policy, a GRU agent of its own
+and jointly
+    Q_jt(s, a^) = sum_i lambda_i(s, a^) (Q_i(a^_i) - V_i) + V(s),  lambda >= 0       (eq. 7)
+trained on the director's reward r^ = -r with
+    eq. 8   TD:  (Q_jt(s, a^) - [r^ + gamma (Q_jt_tar(s', a^') - alpha log h_jt(a^'|s'))])^2,
+                 a^' ~ h at the next step (Q(lambda) targets over the stored sequence when
+                 td_lambda > 0; td_lambda = 0 is eq. 8 exactly),
+    eq. 9   V:   (V_i - sg(E_{h_i}[Q_i - alpha log h_i]))^2, into the soft-Q network,
+    eq. 10  policy: E_{a ~ h_i}[alpha log h_i(a) - sg(Q_i(a))], the exact expectation over actions,
+    eq. 14  SDor-STor: -log h_i(a_i) for the action a_i the protagonist actually took under STor's
+            perturbation, added to the policy objective with weight kappa (eq. 15).
+"""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from jarob.learners.targets import lambda_returns
+from jarob.networks import RNNAgent, agent_inputs, unroll
+from jarob.ops import mask_logits, take
+
+
+class WeightNetwork(nn.Module):
+    """lambda(s, a^) >= 0 [..., N]: an MLP on the state and the one-hot joint target actions,
+    made positive by a softplus (FOP's weights are non-negative)."""
+
+    hidden: int
+    num_agents: int
+
+    @nn.compact
+    def __call__(self, state: jax.Array, joint_onehot: jax.Array) -> jax.Array:
+        x = jnp.concatenate([state, joint_onehot.reshape(joint_onehot.shape[:-2] + (-1,))], axis=-1)
+        x = nn.relu(nn.Dense(self.hidden)(x))
+        return nn.softplus(nn.Dense(self.num_agents)(x))
+
+
+class StateValue(nn.Module):
+    """The joint soft value V(s) [...]."""
+
+    hidden: int
+
+    @nn.compact
+    def __call__(self, state: jax.Array) -> jax.Array:
+        return nn.Dense(1)(nn.relu(nn.Dense(self.hidden)(state)))[..., 0]
+
+
+def soft_value(q: jax.Array, avail: jax.Array, alpha) -> jax.Array:
+    """V = alpha * logsumexp(Q / alpha) over the available actions (last axis; ATSA eq. 5)."""
+    return alpha * jax.nn.logsumexp(mask_logits(q / alpha, avail), axis=-1)
+
+
+def soft_policy(q: jax.Array, avail: jax.Array, alpha) -> jax.Array:
+    """h* = exp((Q - V) / alpha): the optimal individual soft policy of eq. 5."""
+    return jnp.where(avail, jnp.exp((q - soft_value(q, avail, alpha)[..., None]) / alpha), 0.0)
+
+
+def log_policy(logits: jax.Array, avail: jax.Array) -> jax.Array:
+    """log h(.|tau) over the available actions (finite, very negative elsewhere)."""
+    return jax.nn.log_softmax(mask_logits(logits, avail), axis=-1)
+
+
+def policy_objective(log_h: jax.Array, q: jax.Array, avail: jax.Array, alpha) -> jax.Array:
+    """ATSA eq. 10 with the exact expectation over the discrete actions:
+    sum_a h(a) (alpha log h(a) - sg(Q(a))) [...]."""
+    h = jnp.exp(log_h)
+    return jnp.sum(jnp.where(avail, h * (alpha * log_h - jax.lax.stop_gradient(q)), 0.0), axis=-1)
+
+
+def sdor_stor_loss(log_h: jax.Array, realised: jax.Array) -> jax.Array:
+    """ATSA eq. 14 for a deterministic protagonist: the cross-entropy -log h(a) of the action a
+    the protagonist actually took under STor's perturbation (its policy is one-hot there)."""
+    return -take(log_h, realised)
+
+
+@struct.dataclass
+class SoftState:
+    params: dict  # {"q", "pi", "weight", "value"}
+    target_params: dict
+    opt_state: optax.OptState
+    updates: jax.Array
+
+
+class SoftFactorizedQ:
+    """Pure functions of SDor; holds only static configuration (a DirectorConfig)."""
+
+    def __init__(self, cfg, env, total_updates: int = 1):
+        self.cfg = cfg
+        self.num_agents = env.num_agents
+        self.num_actions = env.num_actions
+        self.obs_dim = env.obs_dim
+        self.state_dim = env.state_dim
+        self.q_net = RNNAgent(cfg.hidden_dim, env.num_actions)
+        self.pi_net = RNNAgent(cfg.hidden_dim, env.num_actions)
+        self.weight = WeightNetwork(cfg.mixer_embed_dim, env.num_agents)
+        self.value = StateValue(cfg.mixer_embed_dim)
+        lr = optax.linear_schedule(cfg.lr, cfg.lr_final, max(1, total_updates))
+        self.tx = optax.chain(optax.clip_by_global_norm(cfg.grad_clip), optax.adam(lr))
+
+    def alpha(self, env_steps: jax.Array) -> jax.Array:
+        """Entropy temperature, linear in env steps from alpha_start to alpha_end."""
+        c = self.cfg
+        frac = jnp.clip(env_steps / c.alpha_anneal_steps, 0.0, 1.0)
+        return c.alpha_start + frac * (c.alpha_end - c.alpha_start)
+
+    def init(self, key: jax.Array) -> SoftState:
+        kq, kp, kw, kv = jax.random.split(key, 4)
+        n, a = self.num_agents, self.num_actions
+        x = jnp.zeros((n, self.obs_dim + n + a))
+        h = jnp.zeros((n, self.cfg.hidden_dim))
+        s = jnp.zeros((self.state_dim,))
+        params = {
+            "q": self.q_net.init(kq, h, x),
+            "pi": self.pi_net.init(kp, h, x),
+            "weight": self.weight.init(kw, s, jnp.zeros((n, a))),
+            "value": self.value.init(kv, s),
+        }
+        return SoftState(params, params, self.tx.init(params), jnp.zeros((), jnp.int32))
+
+    def initial_hidden(self, batch_shape: tuple[int, ...]) -> dict:
+        z = jnp.zeros(batch_shape + (self.cfg.hidden_dim,))
+        return {"q": z, "pi": z}
+
+    def direct(self, params, hidden: dict, obs, last, first, avail, key, train: bool, env_steps):
+        """One step of every agent: a^_i ~ h_i(.|tau_i) (sampled in training and as an attacker).
+        The soft-Q network is stepped too, so that stored sequences carry its context."""
+        x = agent_inputs(obs, last, self.num_actions)
+        reset = lambda h: jnp.where(first[..., None, None], 0.0, h)  # noqa: E731
+        hq, _ = self.q_net.apply(params["q"], reset(hidden["q"]), x)
+        hp, logits = self.pi_net.apply(params["pi"], reset(hidden["pi"]), x)
+        target = jax.random.categorical(key, mask_logits(logits, avail), axis=-1)
+        return target, {"q": hq, "pi": hp}
+
+    def _unroll(self, net, params, h0, seq) -> jax.Array:
+        xs = agent_inputs(seq.obs, seq.last_action, self.num_actions)
+        firsts = jnp.broadcast_to(seq.first[..., None], seq.last_action.shape)
+        return unroll(net, params, h0, xs, firsts)[0]
+
+    def joint_q(self, params, q_taken, v, state, actions) -> jax.Array:
+        """Q_jt = sum_i lambda_i(s, a^) (Q_i(a^_i) - V_i) + V(s)  (ATSA eq. 7)."""
+        lam = self.weight.apply(params["weight"], state, jax.nn.one_hot(actions, self.num_actions))
+        return jnp.sum(lam * (q_taken - v), axis=-1) + self.value.apply(params["value"], state)
+
+    def loss(self, params, target_params, seq, realised, alpha, key):
+        """Eqs. 8 + 9 + 10 + kappa * 14 on a time-major batch; `realised` [T, B, N] holds the
+        protagonist's actions. Gradients reach each network only through its own terms."""
+        c = self.cfg
+        q = self._unroll(self.q_net, params["q"], seq.hidden["q"], seq)  # [T+1, B, N, A]
+        log_h = log_policy(self._unroll(self.pi_net, params["pi"], seq.hidden["pi"], seq), seq.avail)
+        v = soft_value(q, seq.avail, alpha)
+        q_jt = self.joint_q(params, take(q[:-1], seq.action), v[:-1], seq.state[:-1], seq.action)
+
+        # eq. 8: soft TD target with a^' ~ h at the next step, valued by the target networks.
+        q_tar = self._unroll(self.q_net, target_params["q"], seq.hidden["q"], seq)
+        a_next = jax.random.categorical(key, jax.lax.stop_gradient(log_h[1:]), axis=-1)
+        log_h_next = jnp.sum(take(jax.lax.stop_gradient(log_h[1:]), a_next), axis=-1)
+        v_tar = soft_value(q_tar[1:], seq.avail[1:], alpha)
+        next_value = self.joint_q(target_params, take(q_tar[1:], a_next), v_tar, seq.state[1:], a_next) - alpha * log_h_next
+        targets = lambda_returns(seq.reward * c.reward_scale, seq.done, next_value, c.gamma, c.td_lambda)
+        td = jnp.mean((q_jt - jax.lax.stop_gradient(targets)) ** 2)
+
+        # eq. 9: the individual soft value against the policy's expected soft Q.
+        h = jnp.exp(jax.lax.stop_gradient(log_h))
+        pi_value = jnp.sum(jnp.where(seq.avail, h * (q - alpha * jax.lax.stop_gradient(log_h)), 0.0), axis=-1)
+        v_loss = jnp.mean((v - jax.lax.stop_gradient(pi_value))[:-1] ** 2)
+
+        # eqs. 10, 14, 15: the individual soft policies.
+        pol = jnp.mean(policy_objective(log_h, q, seq.avail, alpha)[:-1])
+        sdor_stor = jnp.mean(sdor_stor_loss(log_h[:-1], realised))
+        loss = td + v_loss + pol + c.kappa * sdor_stor
+        entropy = -jnp.mean(jnp.sum(jnp.where(seq.avail, jnp.exp(log_h) * log_h, 0.0), axis=-1))
+        return loss, {"loss": td, "v_loss": v_loss, "policy": pol, "sdor_stor": sdor_stor, "entropy": entropy, "q_jt": jnp.mean(q_jt)}
+
+    def update(self, state: SoftState, batch, env_steps: jax.Array, key: jax.Array):
+        """One gradient step on a batch-major batch of `DirectorItem`s; hard target copy every
+        `target_update_every` steps."""
+        seq = batch.seq.time_major()
+        realised = jnp.swapaxes(batch.team_action, 0, 1)
+        alpha = self.alpha(env_steps)
+        grads, metrics = jax.grad(self.loss, has_aux=True)(state.params, state.target_params, seq, realised, alpha, key)
+        updates, opt_state = self.tx.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        n = state.updates + 1
+        copy = n % self.cfg.target_update_every == 0
+        target = jax.tree.map(lambda t, p: jnp.where(copy, p, t), state.target_params, params)
+        metrics["alpha"] = alpha
+        return SoftState(params, target, opt_state, n), metrics

@@ -1,0 +1,170 @@
+"""ATSA's SDor and PAAD's director: soft values and policies against hand-computed numbers, the
+signs of the SDor losses, what each buffer stores, and short end-to-end runs of adversarial
+training, attack mode and evaluation against a learned attacker."""
+
+import dataclasses
+import json
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from conftest import TINY
+
+from jarob import adversaries
+from jarob.config import ConfigError, adv_config, load_config
+from jarob.learners.soft_factorized import WeightNetwork, log_policy, policy_objective, sdor_stor_loss, soft_policy, soft_value
+
+Q = jnp.array([1.0, 2.0, 3.0])
+ALL = jnp.array([True, True, True])
+DIRECTOR = ["adv.director.hidden_dim=16", "adv.director.batch_size=4", "adv.director.buffer_size=32"]
+
+
+def test_soft_value_and_policy_hand_computed():
+    # ATSA eqs. 4-5 with alpha = 0.5: V = 0.5 log(e^2 + e^4 + e^6), h = exp((Q - V) / 0.5).
+    v = 0.5 * math.log(math.exp(2) + math.exp(4) + math.exp(6))
+    assert float(soft_value(Q, ALL, 0.5)) == pytest.approx(v, rel=1e-6)
+    z = math.exp(2) + math.exp(4) + math.exp(6)
+    np.testing.assert_allclose(soft_policy(Q, ALL, 0.5), [math.exp(2) / z, math.exp(4) / z, math.exp(6) / z], rtol=1e-5)
+    # The best action unavailable: the soft value and policy live on the other two.
+    mask = jnp.array([True, True, False])
+    assert float(soft_value(Q, mask, 0.5)) == pytest.approx(0.5 * math.log(math.exp(2) + math.exp(4)), rel=1e-6)
+    np.testing.assert_allclose(soft_policy(Q, mask, 0.5), [1 / (1 + math.e**2), math.e**2 / (1 + math.e**2), 0.0], rtol=1e-5)
+    # alpha -> 0: the hard max; the policy becomes greedy.
+    assert float(soft_value(Q, ALL, 1e-3)) == pytest.approx(3.0, abs=1e-2)
+
+
+def test_policy_objective_is_the_exact_expectation_and_minimised_by_the_soft_policy():
+    # eq. 10: sum_a h(a) (alpha log h(a) - Q(a)); its minimum over h is -V at h = softmax(Q / alpha).
+    alpha = 0.5
+    logits = jnp.array([0.3, -0.2, 0.1])
+    lh = log_policy(logits, ALL)
+    expected = float(jnp.sum(jnp.exp(lh) * (alpha * lh - Q)))
+    assert float(policy_objective(lh, Q, ALL, alpha)) == pytest.approx(expected, rel=1e-6)
+    best = policy_objective(log_policy(Q / alpha, ALL), Q, ALL, alpha)
+    assert float(best) == pytest.approx(-float(soft_value(Q, ALL, alpha)), rel=1e-5)
+    assert float(best) < expected
+    # Gradient descent on the logits approaches that minimum.
+    g = jax.grad(lambda l: policy_objective(log_policy(l, ALL), Q, ALL, alpha))
+    x = logits
+    for _ in range(500):
+        x = x - 0.5 * g(x)
+    np.testing.assert_allclose(jnp.exp(log_policy(x, ALL)), soft_policy(Q, ALL, alpha), atol=1e-3)
+
+
+def test_weight_network_is_non_negative():
+    net = WeightNetwork(hidden=8, num_agents=3)
+    params = net.init(jax.random.PRNGKey(0), jnp.zeros(5), jnp.zeros((3, 4)))
+    params = jax.tree.map(lambda p: p * 50.0, params)  # large weights: pre-activations of both signs
+    s = jax.random.normal(jax.random.PRNGKey(1), (256, 5)) * 10
+    a = jax.nn.one_hot(jax.random.randint(jax.random.PRNGKey(2), (256, 3), 0, 4), 4)
+    lam = net.apply(params, s, a)
+    assert lam.shape == (256, 3)
+    assert bool(jnp.all(lam >= 0))
+
+
+def test_sdor_stor_gradient_points_toward_the_realised_action():
+    # eq. 14: -log h(a_realised); a descent step raises h(a_realised) and lowers every other action.
+    logits = jnp.array([[0.5, 0.2, -0.1]])
+    realised = jnp.array([2])
+    g = jax.grad(lambda l: jnp.sum(sdor_stor_loss(log_policy(l, ALL[None]), realised)))(logits)
+    assert float(g[0, 2]) < 0 and float(g[0, 0]) > 0 and float(g[0, 1]) > 0
+    before = jnp.exp(log_policy(logits, ALL[None]))[0]
+    after = jnp.exp(log_policy(logits - 0.5 * g, ALL[None]))[0]
+    assert after[2] > before[2] and after[0] < before[0]
+
+
+def test_director_adversaries_need_every_episode_attacked():
+    with pytest.raises(ConfigError, match="adv.attack_prob"):
+        load_config(["adv=atsa", "adv.attack_prob=0.5"])
+    with pytest.raises(ConfigError, match="adv.director.kappa"):
+        load_config(["adv=atsa", "adv.director.kappa=-1"])
+    assert load_config(["adv=paad"]).adv.director.name == "qmix"
+
+
+@pytest.mark.parametrize("name", ["paad", "atsa"])
+def test_director_buffer_holds_the_clean_view_and_the_team_the_perturbed_one(name):
+    from jarob.trainer import Trainer
+
+    cfg = load_config([f"adv={name}", "alg.num_envs=2", "alg.rollout_len=4", "alg.hidden_dim=16", "alg.buffer_size=8", "total_steps=64", *DIRECTOR])
+    tr = Trainer(cfg)
+    state = tr.init(jax.random.PRNGKey(0))
+    new, sums = jax.jit(tr.iteration)(state, jnp.int32(0))
+    team_seq = jax.tree.map(lambda x: np.asarray(x)[:2], new.buffer)
+    adv_seq = jax.tree.map(lambda x: np.asarray(x)[:2], new.adversary["buffer"].seq)
+    eps = tr.env.default_eps
+    assert np.any(team_seq.obs != adv_seq.obs)  # the team saw perturbed observations
+    assert np.all(np.abs(team_seq.obs - adv_seq.obs) <= eps + 1e-6)
+    np.testing.assert_array_equal(adv_seq.reward, -team_seq.reward)  # the director's reward is -r
+    np.testing.assert_array_equal(adv_seq.state, team_seq.state)
+    team_action = np.asarray(new.adversary["buffer"].team_action)[:2]
+    np.testing.assert_array_equal(team_action, team_seq.action)
+    assert np.all(adv_seq.action >= 0) and np.all(adv_seq.action < tr.env.num_actions)
+    targets_available = np.take_along_axis(adv_seq.avail[:, :-1], adv_seq.action[..., None], -1)
+    assert targets_available.all()  # targets are among the protagonist's available actions
+    assert int(new.adversary["learner"].updates) == cfg.adv.director.updates_per_rollout
+    assert np.isfinite(float(sums["adv_loss"]))
+
+
+def test_atsa_samples_its_targets_and_paad_is_greedy_in_test_mode():
+    from jarob import envs
+    from jarob.adversaries import TeamView
+
+    env = envs.make("smax_3m")
+    _, ts = env.reset(jax.random.PRNGKey(0))
+    view = TeamView(lambda o: o[:, : env.num_actions], ts.avail, ts.state, jnp.asarray(True))
+    for name, varies in (("atsa", True), ("paad", False)):
+        cfg = load_config([f"adv={name}", *DIRECTOR]).adv
+        adv = adversaries.make(cfg, env)
+        st = adv.init(jax.random.PRNGKey(1))
+        carry = jax.tree.map(lambda x: x[0], adv.initial_carry(1))
+        targets = {tuple(np.asarray(adv.act(st, carry, ts.obs, view, jax.random.PRNGKey(k), False)[2]["target"])) for k in range(12)}
+        assert (len(targets) > 1) == varies
+
+
+def test_adversarial_training_attack_mode_and_learned_attacker_column(tiny_run, tmp_path):
+    from jarob.attack import main as attack
+    from jarob.evaluate import main as evaluate
+    from jarob.train import main as train
+
+    atsa_run = tmp_path / "atsa"
+    assert train(TINY + ["adv=atsa", *DIRECTOR, f"run_dir={atsa_run}"]) == 0
+    summary = json.loads((atsa_run / "summary.json").read_text())
+    assert summary["adv"] == "atsa" and (atsa_run / "team.msgpack").exists() and (atsa_run / "adversary.msgpack").exists()
+
+    attack_run = tmp_path / "paad_attack"
+    rest = [o for o in TINY if o.split("=")[0] in ("total_steps", "eval_every", "checkpoint_every", "eval_episodes", "final_eval_episodes", "progress", "tensorboard")]
+    assert attack([f"victim={tiny_run}", "adv=paad", *DIRECTOR, f"run_dir={attack_run}", *rest]) == 0
+    summary = json.loads((attack_run / "summary.json").read_text())
+    assert summary["victim"] == str(tiny_run) and summary["seeds"] == 2 and not (attack_run / "team.msgpack").exists()
+
+    out = tmp_path / "eval"
+    assert evaluate([f"runs=[{tiny_run},{atsa_run}]", f"adversaries=[none,fgsm,{attack_run},{atsa_run}]", "episodes=4", f"out={out}", "progress=false"]) == 0
+    cells = (out / "cells.csv").read_text().splitlines()
+    assert len(cells) == 1 + 2 * 2 * 4
+    assert any(",paad_attack," in c for c in cells) and any(",atsa," in c for c in cells)
+
+
+def test_attack_cli_errors(tiny_run, tmp_path, capsys):
+    from jarob.attack import main as attack
+
+    for args, message in (
+        ([f"victim={tmp_path / 'missing'}", "adv=paad"], "does not exist"),
+        ([f"victim={tiny_run}", "adv=fgsm"], "learned attacker"),
+        ([f"victim={tiny_run}", "adv=atsa", "alg.lr=1"], "comes from the victim"),
+        (["adv=atsa"], "victim"),
+    ):
+        assert attack(args + [f"run_dir={tmp_path / 'a'}"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and message in err
+        assert not (tmp_path / "a").exists()
+
+
+def test_director_config_off_for_static_adversaries():
+    cfg = adv_config("fgsm")
+    assert cfg.director is None
+    with pytest.raises(ConfigError, match="adv.director"):
+        from jarob.config import _validate_director
+
+        _validate_director(dataclasses.replace(cfg, director=load_config(["adv=paad"]).adv.director), 16)
