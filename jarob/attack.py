@@ -36,7 +36,8 @@ def attack_config(victim: str, overrides: list[str]):
         got = adv[-1] if adv else "none"
         raise ConfigError(f"adv: jarob.attack trains a learned attacker; allowed: {', '.join(LEARNED)} (got {got!r})")
     victim_alg = [f"alg.{k}={v}" for k, v in dataclasses.asdict(team.alg).items() if k != "name"]
-    return load_config([f"env={team.env_name}", f"alg={team.alg.name}", f"seeds={team.seeds}", *overrides, *victim_alg])
+    # An attacker attacks every episode unless told otherwise (a later override wins).
+    return load_config([f"env={team.env_name}", f"alg={team.alg.name}", f"seeds={team.seeds}", "adv.attack_prob=1.0", *overrides, *victim_alg])
 
 
 def main(argv: list[str] | None = None) -> int:

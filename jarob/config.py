@@ -284,7 +284,7 @@ def _validate_director(adv: AdvConfig, num_envs: int) -> None:
         return
     _require(d is not None, f"adv.director: adv={adv.name} needs its director settings")
     _require(d.name == _DIRECTORS[adv.name], f"adv.director.name: adv={adv.name} uses {_DIRECTORS[adv.name]!r}, got {d.name!r}")
-    _require(adv.attack_prob == 1.0, f"adv.attack_prob: a director learns from the episodes it attacks; must be 1, got {adv.attack_prob}")
+    _require(adv.attack_prob > 0.0, f"adv.attack_prob: a director learns from the episodes it attacks; must be > 0, got {adv.attack_prob}")
     for k in ("hidden_dim", "mixer_embed_dim", "hypernet_hidden", "lr", "lr_final", "grad_clip", "reward_scale", "eps_anneal_steps", "alpha_anneal_steps", "updates_per_rollout", "batch_size", "buffer_size", "target_update_every"):
         _require(getattr(d, k) > 0, f"adv.director.{k}: must be > 0, got {getattr(d, k)}")
     for k in ("gamma", "td_lambda", "eps_start", "eps_end"):

@@ -26,6 +26,15 @@ def take(q: jax.Array, actions: jax.Array) -> jax.Array:
     return jnp.take_along_axis(q, actions[..., None], axis=-1)[..., 0]
 
 
+def weighted_mean(x: jax.Array, weights=None) -> jax.Array:
+    """mean(x) when weights is None, else sum(w x) / max(sum(w), 1) with w broadcast from the
+    leading axes of x."""
+    if weights is None:
+        return jnp.mean(x)
+    w = jnp.broadcast_to(weights.reshape(weights.shape + (1,) * (x.ndim - weights.ndim)), x.shape).astype(x.dtype)
+    return jnp.sum(w * x) / jnp.maximum(jnp.sum(w), 1.0)
+
+
 def uniform_available(key: jax.Array, avail: jax.Array) -> jax.Array:
     """An action drawn uniformly among the available ones (last axis)."""
     return jax.random.categorical(key, jnp.where(avail, 0.0, NEG_INF), axis=-1)

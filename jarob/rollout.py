@@ -44,6 +44,7 @@ class StepRecord:
     ep_return: jax.Array
     ep_length: jax.Array
     adv_out: dict  # what the adversary recorded at this step (a director's target actions)
+    attacked: jax.Array  # [E] bool, the step's episode is attacked (training mode)
 
 
 def init_actor(env: MarlEnv, learner, key: jax.Array, num_envs: int, adversary=None) -> ActorState:
@@ -108,6 +109,7 @@ def act_step(env: MarlEnv, learner, agent_params, actor: ActorState, key: jax.Ar
         ep_return=next_ts.ep_return,
         ep_length=next_ts.ep_length,
         adv_out=adv_out,
+        attacked=actor.attacked,
     )
     return ActorState(env_state, next_ts, hidden, actions, actor.attacked, adv_carry), record
 

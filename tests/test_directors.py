@@ -75,9 +75,9 @@ def test_sdor_stor_gradient_points_toward_the_realised_action():
     assert after[2] > before[2] and after[0] < before[0]
 
 
-def test_director_adversaries_need_every_episode_attacked():
+def test_director_config_validation():
     with pytest.raises(ConfigError, match="adv.attack_prob"):
-        load_config(["adv=atsa", "adv.attack_prob=0.5"])
+        load_config(["adv=atsa", "adv.attack_prob=0"])
     with pytest.raises(ConfigError, match="adv.director.kappa"):
         load_config(["adv=atsa", "adv.director.kappa=-1"])
     assert load_config(["adv=paad"]).adv.director.name == "qmix"
@@ -87,7 +87,7 @@ def test_director_adversaries_need_every_episode_attacked():
 def test_director_buffer_holds_the_clean_view_and_the_team_the_perturbed_one(name):
     from jarob.trainer import Trainer
 
-    cfg = load_config([f"adv={name}", "alg.num_envs=2", "alg.rollout_len=4", "alg.hidden_dim=16", "alg.buffer_size=8", "total_steps=64", *DIRECTOR])
+    cfg = load_config([f"adv={name}", "adv.attack_prob=1", "alg.num_envs=2", "alg.rollout_len=4", "alg.hidden_dim=16", "alg.buffer_size=8", "total_steps=64", *DIRECTOR])
     tr = Trainer(cfg)
     state = tr.init(jax.random.PRNGKey(0))
     new, sums = jax.jit(tr.iteration)(state, jnp.int32(0))
@@ -105,6 +105,23 @@ def test_director_buffer_holds_the_clean_view_and_the_team_the_perturbed_one(nam
     assert targets_available.all()  # targets are among the protagonist's available actions
     assert int(new.adversary["learner"].updates) == cfg.adv.director.updates_per_rollout
     assert np.isfinite(float(sums["adv_loss"]))
+
+
+def test_director_learns_only_from_attacked_episodes():
+    from jarob.trainer import Trainer
+
+    cfg = load_config(["adv=atsa", "adv.attack_prob=0.5", "alg.num_envs=16", "alg.rollout_len=32", "alg.hidden_dim=16", "alg.buffer_size=32", "total_steps=1024", *DIRECTOR])
+    tr = Trainer(cfg)
+    new, _ = jax.jit(tr.iteration)(tr.init(jax.random.PRNGKey(0)), jnp.int32(0))
+    attacked = np.asarray(new.adversary["buffer"].attacked)[:16]  # [E, T]
+    moved = np.any(np.asarray(new.buffer.obs)[:16, :-1] != np.asarray(new.adversary["buffer"].seq.obs)[:16, :-1], axis=(-1, -2))
+    assert not moved[~attacked].any()  # unattacked episodes: the team saw the clean view
+    assert moved[attacked].mean() > 0.9 and 0.2 < attacked.mean() < 0.8
+    # The loss weights: zero weight on every step makes the gradient vanish.
+    batch = jax.tree.map(lambda x: x[:4], new.adversary["buffer"])
+    lrn, ls = tr.adversary.learner, new.adversary["learner"]
+    g = jax.grad(lambda p: lrn.loss(p, ls.target_params, batch.seq.time_major(), jnp.swapaxes(batch.team_action, 0, 1), 0.1, jax.random.PRNGKey(0), jnp.zeros((32, 4)))[0])(ls.params)
+    assert all(float(jnp.max(jnp.abs(x))) == 0.0 for x in jax.tree.leaves(g))
 
 
 def test_atsa_samples_its_targets_and_paad_is_greedy_in_test_mode():

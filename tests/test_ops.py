@@ -39,3 +39,12 @@ def test_epsilon_greedy_and_uniform_respect_masks():
     full = jnp.ones((4000, 6), bool)
     counts = np.bincount(np.asarray(uniform_available(k_u, full)), minlength=6)
     assert np.all(counts > 500)
+
+
+def test_weighted_mean_by_hand():
+    from jarob.ops import weighted_mean
+
+    x = jnp.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+    assert float(weighted_mean(x)) == 3.5
+    assert float(weighted_mean(x, jnp.array([1.0, 0.0, 1.0]))) == (1 + 2 + 5 + 6) / 4
+    assert float(weighted_mean(x, jnp.zeros(3))) == 0.0

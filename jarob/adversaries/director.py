@@ -31,6 +31,7 @@ class DirectorItem:
 
     seq: Sequence  # clean obs, avail, state, its previous targets, targets, reward -r, done, hidden
     team_action: jax.Array  # [T, N] what the protagonist did (ATSA's SDor-STor loss)
+    attacked: jax.Array  # [T] bool, the step's episode was attacked: only these steps are learned from
 
 
 class QDirector:
@@ -56,7 +57,7 @@ class QDirector:
         return epsilon_greedy(key, q, avail, eps).astype(jnp.int32), {"q": h}
 
     def update(self, state, batch: DirectorItem, env_steps, key):
-        return self.vd.update(state, batch.seq.replace(hidden=batch.seq.hidden["q"]))
+        return self.vd.update(state, batch.seq.replace(hidden=batch.seq.hidden["q"]), batch.attacked)
 
 
 DIRECTORS = {"qmix": QDirector, "sdor": SoftFactorizedQ}
@@ -104,7 +105,7 @@ class Director(ObservationAdversary):
             done=jnp.zeros((t,), bool),
             hidden=self.learner.initial_hidden((n,)),
         )
-        return DirectorItem(seq, jnp.zeros((t, n), jnp.int32))
+        return DirectorItem(seq, jnp.zeros((t, n), jnp.int32), jnp.zeros((t,), bool))
 
     def initial_carry(self, num_envs: int) -> dict:
         return {"hidden": self.learner.initial_hidden((num_envs, self.num_agents)), "last": jnp.full((num_envs, self.num_agents), -1, jnp.int32)}
@@ -122,13 +123,15 @@ class Director(ObservationAdversary):
 
     # -- learning -----------------------------------------------------------------------
     def update(self, adv_state: dict, records, carry0: dict, actor_end, index: jax.Array, env_steps: jax.Array, key: jax.Array):
-        """Store the rollout from the director's side (clean observations, its targets, -r) and
-        take `updates_per_rollout` gradient steps. Returns (adv_state, metrics)."""
+        """Store the rollout from the director's side (clean observations, its targets, -r, which
+        steps were attacked) and take `updates_per_rollout` gradient steps, learning from the
+        attacked steps only (`adv.attack_prob` < 1 leaves some episodes clean). Returns
+        (adv_state, metrics)."""
         d = self.cfg.director
         ts = actor_end.ts
         view = records.replace(obs=records.clean_obs, last_action=records.adv_out["last"], action=records.adv_out["target"], reward=-records.reward)
         final = {"obs": ts.obs, "avail": ts.avail, "state": ts.state, "first": ts.first, "last_action": jnp.where(ts.first[:, None], -1, actor_end.adv_carry["last"])}
-        item = DirectorItem(from_steps(view, final, carry0["hidden"]), jnp.swapaxes(records.action, 0, 1))
+        item = DirectorItem(from_steps(view, final, carry0["hidden"]), jnp.swapaxes(records.action, 0, 1), jnp.swapaxes(records.attacked, 0, 1))
         num_envs = records.reward.shape[1]
         slot, size = replay.ring_position(index, num_envs, d.buffer_size)
         buf = replay.write(adv_state["buffer"], item, slot)

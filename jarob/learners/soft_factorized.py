@@ -26,7 +26,7 @@ from flax import struct
 
 from jarob.learners.targets import lambda_returns
 from jarob.networks import RNNAgent, agent_inputs, unroll
-from jarob.ops import mask_logits, take
+from jarob.ops import mask_logits, take, weighted_mean
 
 
 class WeightNetwork(nn.Module):
@@ -149,9 +149,11 @@ class SoftFactorizedQ:
         lam = self.weight.apply(params["weight"], state, jax.nn.one_hot(actions, self.num_actions))
         return jnp.sum(lam * (q_taken - v), axis=-1) + self.value.apply(params["value"], state)
 
-    def loss(self, params, target_params, seq, realised, alpha, key):
+    def loss(self, params, target_params, seq, realised, alpha, key, weights=None):
         """Eqs. 8 + 9 + 10 + kappa * 14 on a time-major batch; `realised` [T, B, N] holds the
-        protagonist's actions. Gradients reach each network only through its own terms."""
+        protagonist's actions, `weights` [T, B] (optional) weighs the transitions (SDor learns
+        only from the steps it attacked). Gradients reach each network only through its own
+        terms."""
         c = self.cfg
         q = self._unroll(self.q_net, params["q"], seq.hidden["q"], seq)  # [T+1, B, N, A]
         log_h = log_policy(self._unroll(self.pi_net, params["pi"], seq.hidden["pi"], seq), seq.avail)
@@ -165,16 +167,16 @@ class SoftFactorizedQ:
         v_tar = soft_value(q_tar[1:], seq.avail[1:], alpha)
         next_value = self.joint_q(target_params, take(q_tar[1:], a_next), v_tar, seq.state[1:], a_next) - alpha * log_h_next
         targets = lambda_returns(seq.reward * c.reward_scale, seq.done, next_value, c.gamma, c.td_lambda)
-        td = jnp.mean((q_jt - jax.lax.stop_gradient(targets)) ** 2)
+        td = weighted_mean((q_jt - jax.lax.stop_gradient(targets)) ** 2, weights)
 
         # eq. 9: the individual soft value against the policy's expected soft Q.
         h = jnp.exp(jax.lax.stop_gradient(log_h))
         pi_value = jnp.sum(jnp.where(seq.avail, h * (q - alpha * jax.lax.stop_gradient(log_h)), 0.0), axis=-1)
-        v_loss = jnp.mean((v - jax.lax.stop_gradient(pi_value))[:-1] ** 2)
+        v_loss = weighted_mean((v - jax.lax.stop_gradient(pi_value))[:-1] ** 2, weights)
 
         # eqs. 10, 14, 15: the individual soft policies.
-        pol = jnp.mean(policy_objective(log_h, q, seq.avail, alpha)[:-1])
-        sdor_stor = jnp.mean(sdor_stor_loss(log_h[:-1], realised))
+        pol = weighted_mean(policy_objective(log_h, q, seq.avail, alpha)[:-1], weights)
+        sdor_stor = weighted_mean(sdor_stor_loss(log_h[:-1], realised), weights)
         loss = td + v_loss + pol + c.kappa * sdor_stor
         entropy = -jnp.mean(jnp.sum(jnp.where(seq.avail, jnp.exp(log_h) * log_h, 0.0), axis=-1))
         return loss, {"loss": td, "v_loss": v_loss, "policy": pol, "sdor_stor": sdor_stor, "entropy": entropy, "q_jt": jnp.mean(q_jt)}
@@ -184,8 +186,9 @@ class SoftFactorizedQ:
         `target_update_every` steps."""
         seq = batch.seq.time_major()
         realised = jnp.swapaxes(batch.team_action, 0, 1)
+        weights = jnp.swapaxes(batch.attacked, 0, 1)
         alpha = self.alpha(env_steps)
-        grads, metrics = jax.grad(self.loss, has_aux=True)(state.params, state.target_params, seq, realised, alpha, key)
+        grads, metrics = jax.grad(self.loss, has_aux=True)(state.params, state.target_params, seq, realised, alpha, key, weights)
         updates, opt_state = self.tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         n = state.updates + 1

@@ -17,7 +17,7 @@ from jarob.envs import MarlEnv
 from jarob.learners.mixers import QMixer, VDNMixer
 from jarob.learners.targets import lambda_returns
 from jarob.networks import RNNAgent, agent_inputs, unroll
-from jarob.ops import masked_argmax, take
+from jarob.ops import masked_argmax, take, weighted_mean
 from jarob.sequence import Sequence
 
 
@@ -88,19 +88,22 @@ class ValueDecomposition:
         rewards = seq.reward * self.cfg.reward_scale
         return lambda_returns(rewards, seq.done, v_next, self.cfg.gamma, self.cfg.td_lambda)
 
-    def loss(self, params, target_params, seq: Sequence):
-        """Mean squared TD error of Q_tot over every stored transition (time-major batch)."""
+    def loss(self, params, target_params, seq: Sequence, weights=None):
+        """Mean squared TD error of Q_tot over every stored transition (time-major batch);
+        `weights` [T, B] (optional) weighs the transitions (a director learns only from the
+        steps it attacked)."""
         q = self.unroll_q(params["agent"], seq)
         q_tot = self.mixer.apply(params["mixer"], take(q[:-1], seq.action), seq.state[:-1])
         targets = jax.lax.stop_gradient(self.td_targets(q, target_params, seq))
-        loss = jnp.mean((q_tot - targets) ** 2)
+        loss = weighted_mean((q_tot - targets) ** 2, weights)
         return loss, {"loss": loss, "q_tot": jnp.mean(q_tot), "target": jnp.mean(targets)}
 
-    def update(self, state: LearnerState, batch: Sequence):
-        """One gradient step on a batch-major batch of sequences; hard target copy every
-        `target_update_every` steps."""
+    def update(self, state: LearnerState, batch: Sequence, weights=None):
+        """One gradient step on a batch-major batch of sequences (`weights` [B, T] optional);
+        hard target copy every `target_update_every` steps."""
         seq = batch.time_major()
-        grads, metrics = jax.grad(self.loss, has_aux=True)(state.params, state.target_params, seq)
+        weights = None if weights is None else jnp.swapaxes(weights, 0, 1)
+        grads, metrics = jax.grad(self.loss, has_aux=True)(state.params, state.target_params, seq, weights)
         updates, opt_state = self.tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         n = state.updates + 1

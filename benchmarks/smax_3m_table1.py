@@ -1,0 +1,139 @@
+"""ATSA's Table 1 on SMAX 3m (issue 4): robust-training rows x adversary columns, measured here.
+
+    python benchmarks/smax_3m_table1.py [--algs qmix,vdn] [--out benchmarks/results_table1]
+        [--noadv-steps 2000000] [--robust-steps 3000000] [--attack-steps 500000]
+        [--rows NoAdv,RN,FGSM,PAAD,ATSA,ATSA-k0] [--skip-train]
+
+For every learner (QMIX, VDN), 3 seeds each:
+1. trains the rows through `python -m jarob.train`: NoAdv (adv=none), RN (adv=rn), FGSM
+   (adv=fgsm), PAAD (adv=paad), ATSA (adv=atsa) and the SDor-STor ablation ATSA-k0
+   (adv=atsa adv.director.kappa=0);
+2. trains a PAAD and an ATSA attacker against every row's team (`python -m jarob.attack`, seed i
+   against seed i): the paad and atsa columns of a row use the attackers trained against it;
+3. evaluates every row against none, rn, fgsm, pgd (10 steps), paad and atsa at eps 0.25, 500
+   episodes per cell (`python -m jarob.evaluate`, one call per row), merges the cells and writes
+   the cross table (mean +- std over seeds, AVG, bold best, rank-sum test of ATSA against every
+   row) into out/<alg>/table/;
+and prints the issue's figures beside their targets. Existing run directories are reused (a
+run directory with a summary.json is not retrained), so an interrupted benchmark resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+import time
+
+from common import report
+
+ROWS = {
+    "NoAdv": ["adv=none"],
+    "RN": ["adv=rn"],
+    "FGSM": ["adv=fgsm"],
+    "PAAD": ["adv=paad"],
+    "ATSA": ["adv=atsa"],
+    "ATSA-k0": ["adv=atsa", "adv.director.kappa=0"],
+}
+STATIC = ["none", "rn", "fgsm", "pgd"]
+LEARNED = ["paad", "atsa"]
+
+
+def _run(module: str, run_dir: str, args: list[str]) -> None:
+    if os.path.isfile(os.path.join(run_dir, "summary.json")):
+        print(f"# reusing {run_dir}", flush=True)
+        return
+    resume = ["resume=true"] if os.path.isdir(os.path.join(run_dir, "checkpoints")) else []
+    cmd = [sys.executable, "-m", module, f"run_dir={run_dir}", "progress=false", *args, *resume]
+    print("$", " ".join(cmd), flush=True)
+    subprocess.run(cmd, check=True)
+
+
+def _cells(path: str, rename: dict) -> list:
+    from jarob.evaluation import Cell
+
+    out = []
+    with open(path) as f:
+        for r in csv.DictReader(f):
+            out.append(Cell(r["team"], int(r["seed"]), rename.get(r["adversary"], r["adversary"]), float(r["eps"]), float(r["win_rate"]), float(r["return"]), float(r["length"])))
+    return out
+
+
+def table_for(alg: str, out: str, rows: list[str], args) -> tuple[dict, float]:
+    """Train, attack and evaluate one learner's rows; returns (the win-rate table, evaluation wall s)."""
+    from jarob.report import write_report
+
+    base = os.path.join(out, alg)
+    for row in rows:
+        steps = args.noadv_steps if row == "NoAdv" else args.robust_steps
+        _run("jarob.train", os.path.join(base, row), ["env=smax_3m", f"alg={alg}", "seeds=3", f"total_steps={steps}", *ROWS[row]])
+    for row in rows:
+        for adv in LEARNED:
+            _run("jarob.attack", os.path.join(base, f"attack_{adv}_vs_{row}"), [f"victim={os.path.join(base, row)}", f"adv={adv}", f"total_steps={args.attack_steps}"])
+    cells, eval_s = [], 0.0
+    for row in rows:
+        attackers = [os.path.join(base, f"attack_{adv}_vs_{row}") for adv in LEARNED]
+        eval_out = os.path.join(base, f"eval_{row}")
+        cmd = [sys.executable, "-m", "jarob.evaluate", f"runs=[{os.path.join(base, row)}]", f"adversaries=[{','.join(STATIC + attackers)}]", "episodes=500", f"out={eval_out}", "progress=false"]
+        if not os.path.isfile(os.path.join(eval_out, "cells.csv")):
+            print("$", " ".join(cmd), flush=True)
+            t0 = time.time()
+            subprocess.run(cmd, check=True)
+            eval_s += time.time() - t0
+        cells += _cells(os.path.join(eval_out, "cells.csv"), {os.path.basename(a): adv for a, adv in zip(attackers, LEARNED)})
+    compare = "ATSA" if "ATSA" in rows else rows[0]
+    table = write_report(os.path.join(base, "table"), cells, rows, STATIC + LEARNED, 0.25, True, compare, "smax_3m", False)
+    print(open(os.path.join(base, "table", "table.md")).read())
+    return table, eval_s
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--algs", default="qmix,vdn")
+    ap.add_argument("--rows", default=",".join(ROWS))
+    ap.add_argument("--noadv-steps", type=int, default=2_000_000)
+    ap.add_argument("--robust-steps", type=int, default=3_000_000)
+    ap.add_argument("--attack-steps", type=int, default=500_000)
+    ap.add_argument("--out", default="benchmarks/results_table1")
+    args = ap.parse_args()
+    rows = args.rows.split(",")
+    unknown = [r for r in rows if r not in ROWS]
+    if unknown:
+        print(f"--rows: unknown {unknown[0]!r}; allowed: {', '.join(ROWS)}", file=sys.stderr)
+        return 2
+    figures, targets, detail = {}, {}, {}
+    for alg in args.algs.split(","):
+        t, _ = table_for(alg, args.out, rows, args)
+        win = lambda row, col: t["rows"][row][col]["mean"]  # noqa: E731
+        if "NoAdv" in rows:
+            for adv in LEARNED:
+                figures[f"{alg}_noadv_under_{adv}"], targets[f"{alg}_noadv_under_{adv}"] = win("NoAdv", adv), ("<", 0.10)
+        if "FGSM" in rows:
+            best = min(win("FGSM", adv) for adv in LEARNED)
+            figures[f"{alg}_fgsm_team_learned_minus_fgsm"], targets[f"{alg}_fgsm_team_learned_minus_fgsm"] = best - win("FGSM", "fgsm"), ("<", -0.1)
+            detail[f"{alg}_fgsm_team_learned_minus_fgsm"] = f"fgsm {win('FGSM', 'fgsm'):.3f}, paad {win('FGSM', 'paad'):.3f}, atsa {win('FGSM', 'atsa'):.3f}"
+        if "ATSA" in rows:
+            figures[f"{alg}_atsa_clean"], targets[f"{alg}_atsa_clean"] = win("ATSA", "none"), (">=", 0.9)
+            figures[f"{alg}_atsa_avg"], targets[f"{alg}_atsa_avg"] = win("ATSA", "AVG"), (">=", 0.85)
+            others = {r: win(r, "AVG") for r in rows if r in ("NoAdv", "RN", "FGSM", "PAAD")}
+            if others:
+                figures[f"{alg}_atsa_avg_minus_best_other"], targets[f"{alg}_atsa_avg_minus_best_other"] = win("ATSA", "AVG") - max(others.values()), (">", 0.0)
+                detail[f"{alg}_atsa_avg_minus_best_other"] = ", ".join(f"{r} {v:.3f}" for r, v in others.items())
+        if "ATSA-k0" in rows and "ATSA" in rows:
+            detail[f"{alg}_atsa_avg"] = f"kappa=0 ablation AVG {win('ATSA-k0', 'AVG'):.3f}, clean {win('ATSA-k0', 'none'):.3f}"
+        sps = {r: json.load(open(os.path.join(args.out, alg, r, "summary.json")))["sps"] for r in rows if r in ("NoAdv", "ATSA")}
+        if len(sps) == 2:
+            figures[f"{alg}_atsa_sps_ratio"], targets[f"{alg}_atsa_sps_ratio"] = sps["ATSA"] / sps["NoAdv"], (">=", 0.5)
+            detail[f"{alg}_atsa_sps_ratio"] = f"ATSA {sps['ATSA']:,.0f} vs NoAdv {sps['NoAdv']:,.0f} env steps/s, 3 seeds"
+        for key in [k for k in figures if k.startswith(alg)]:
+            detail.setdefault(key, "")
+    title = f"smax_3m, eps 0.25, 3 seeds; NoAdv {args.noadv_steps:,}, other rows {args.robust_steps:,}, attackers {args.attack_steps:,} env steps per seed"
+    ok = report(title, figures, targets, detail, os.path.join(args.out, "figures.json"), {"rows": rows})
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
