@@ -12,14 +12,18 @@ from jarob.envs.core import EnvState, MarlEnv, PerturbationSpec, TimeStep
 
 
 def _import_jaxmarl_quietly() -> None:
-    """jaxmarl prints a banner on import (after resetting sys.stdout): silence file descriptor 1."""
+    """jaxmarl prints a banner on import after resetting sys.stdout and sys.stderr to the
+    interpreter's own streams: silence file descriptor 1 and put back the streams the caller
+    had (a redirected or captured sys.stderr stays in place)."""
     sys.stdout.flush()
+    streams = sys.stdout, sys.stderr
     saved, devnull = os.dup(1), os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     try:
         import jaxmarl  # noqa: F401
     finally:
         sys.stdout.flush()
+        sys.stdout, sys.stderr = streams
         os.dup2(saved, 1)
         os.close(saved)
         os.close(devnull)

@@ -28,12 +28,11 @@ def resolve_adversaries(names, env, eps):
 
     out = []
     for name in names:
-        if os.sep in name or os.path.isdir(name):
+        if name not in STATIC and (os.sep in name or os.path.isdir(name)):
             attacker = load_attacker(name)
             if attacker.env_name != env.name:
                 raise EvaluationError(f"adversaries: {name!r} was trained on {attacker.env_name}, the teams on {env.name}")
-            label = attacker.label if attacker.label not in STATIC else name
-            out.append((label, adversaries.make(attacker.adv, env, eps), attacker))
+            out.append((attacker.label, adversaries.make(attacker.adv, env, eps), attacker))
             continue
         if name not in STATIC:
             hint = " (learned attackers are given as the run directory of `python -m jarob.attack`)" if name in adversaries.NAMES else ""
@@ -43,6 +42,11 @@ def resolve_adversaries(names, env, eps):
         except ConfigError:
             raise EvaluationError(f"adversaries: unknown {name!r}; allowed: {', '.join(STATIC)}") from None
         out.append((name, None if name == "none" else adversaries.make(cfg, env, eps), None))
+    labels = [label for label, _, _ in out]
+    if len(set(labels)) != len(labels):  # attackers whose directories share a basename: use the paths
+        out = [(os.path.normpath(n) if att is not None else label, adv, att) for n, (label, adv, att) in zip(names, out)]
+    if len({label for label, _, _ in out}) != len(out):
+        raise EvaluationError("adversaries: a column is given twice")
     return out
 
 

@@ -140,7 +140,7 @@ class CrossEvaluator:
         self._programs: dict = {}
 
     def _program(self, alg: AlgConfig, adv_name: str, adversary, batch: int, learned: bool) -> Callable:
-        key = (_arch(alg), adv_name, batch)
+        key = (_arch(alg), adv_name, id(adversary), batch)
         if key not in self._programs:
             learner = self.make_learner(alg, self.env)
 
