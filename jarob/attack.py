@@ -57,10 +57,12 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError("victim: give the run directory of a trained team, e.g. victim=runs/noadv")
         victim = victims[-1]
         cfg = attack_config(victim, rest)
-        if cfg.resume and cfg.run_dir:
-            saved = os.path.join(cfg.run_dir, ATTACK_FILE)
-            if os.path.isfile(saved) and json.load(open(saved))["victim"] != os.path.abspath(victim):
-                raise ConfigError(f"victim: {victim!r} differs from the resumed run's {json.load(open(saved))['victim']!r}")
+        saved = os.path.join(cfg.run_dir or "", ATTACK_FILE)
+        if cfg.resume and cfg.run_dir and os.path.isfile(saved):
+            with open(saved) as f:
+                before = json.load(f)["victim"]
+            if before != os.path.abspath(victim):
+                raise ConfigError(f"victim: {victim!r} differs from the resumed run's {before!r}")
     except (ConfigError, EvaluationError) as exc:
         print(f"jarob.attack: error: {str(exc).replace('runs: ', 'victim: ', 1)}", file=sys.stderr)
         return 2

@@ -23,7 +23,7 @@ def resolve_adversaries(names, env, eps):
     """(column name, adversary, attacker) for every column: a configs/adv/<name>.yaml option
     (attacker None) or the run directory of a trained learned attacker (`jarob.attack`)."""
     from jarob import adversaries
-    from jarob.config import ConfigError, adv_config
+    from jarob.config import adv_config
     from jarob.evaluation import EvaluationError, load_attacker
 
     out = []
@@ -37,11 +37,7 @@ def resolve_adversaries(names, env, eps):
         if name not in STATIC:
             hint = " (learned attackers are given as the run directory of `python -m jarob.attack`)" if name in adversaries.NAMES else ""
             raise EvaluationError(f"adversaries: unknown {name!r}; allowed: {', '.join(STATIC)} or a run directory{hint}")
-        try:
-            cfg = adv_config(name)
-        except ConfigError:
-            raise EvaluationError(f"adversaries: unknown {name!r}; allowed: {', '.join(STATIC)}") from None
-        out.append((name, None if name == "none" else adversaries.make(cfg, env, eps), None))
+        out.append((name, None if name == "none" else adversaries.make(adv_config(name), env, eps), None))
     labels = [label for label, _, _ in out]
     if len(set(labels)) != len(labels):  # attackers whose directories share a basename: use the paths
         out = [(os.path.normpath(n) if att is not None else label, adv, att) for n, (label, adv, att) in zip(names, out)]

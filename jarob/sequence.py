@@ -33,6 +33,23 @@ class Sequence:
         return self.replace(**{k: swap(getattr(self, k)) for k in ("obs", "avail", "state", "last_action", "first", "action", "reward", "done")})
 
 
+def zeros(length: int, num_agents: int, obs_dim: int, num_actions: int, state_dim: int, hidden) -> Sequence:
+    """An all-zero Sequence of `length` transitions (a replay buffer's example item); `hidden`
+    is the learner's initial recurrent state for one environment."""
+    t, n = length, num_agents
+    return Sequence(
+        obs=jnp.zeros((t + 1, n, obs_dim)),
+        avail=jnp.zeros((t + 1, n, num_actions), bool),
+        state=jnp.zeros((t + 1, state_dim)),
+        last_action=jnp.zeros((t + 1, n), jnp.int32),
+        first=jnp.zeros((t + 1,), bool),
+        action=jnp.zeros((t, n), jnp.int32),
+        reward=jnp.zeros((t,)),
+        done=jnp.zeros((t,), bool),
+        hidden=hidden,
+    )
+
+
 def from_steps(steps, final, hidden) -> "Sequence":
     """Assemble Sequences from a time-major scan of per-step records.
 

@@ -20,6 +20,7 @@ from flax import struct
 from jarob import adversaries
 from jarob import buffer as replay
 from jarob import envs
+from jarob import sequence
 from jarob.config import TrainConfig
 from jarob.learners.value_decomposition import LearnerState, ValueDecomposition
 from jarob.rollout import ActorState, EpisodeStats, collect, evaluate, init_actor
@@ -94,19 +95,8 @@ class Trainer:
         return TrainState(learner_state, buf, actor, adv_state, key, jnp.zeros((), jnp.int32))
 
     def _example_sequence(self) -> Sequence:
-        e, t, a = self.env, self.cfg.alg.rollout_len, self.cfg.alg
-        n = e.num_agents
-        return Sequence(
-            obs=jnp.zeros((t + 1, n, e.obs_dim)),
-            avail=jnp.zeros((t + 1, n, e.num_actions), bool),
-            state=jnp.zeros((t + 1, e.state_dim)),
-            last_action=jnp.zeros((t + 1, n), jnp.int32),
-            first=jnp.zeros((t + 1,), bool),
-            action=jnp.zeros((t, n), jnp.int32),
-            reward=jnp.zeros((t,)),
-            done=jnp.zeros((t,), bool),
-            hidden=jnp.zeros((n, a.hidden_dim)),
-        )
+        e = self.env
+        return sequence.zeros(self.cfg.alg.rollout_len, e.num_agents, e.obs_dim, e.num_actions, e.state_dim, self.learner.initial_hidden((e.num_agents,)))
 
     def iteration(self, state: TrainState, index: jax.Array):
         """Iteration `index` of the run (an unbatched count, shared by all seeds): collect one

@@ -17,8 +17,9 @@ import jax.numpy as jnp
 from flax import struct
 
 from jarob import buffer as replay
+from jarob import sequence
 from jarob.adversaries.base import ObservationAdversary, TeamView
-from jarob.adversaries.gradient import pgd_attack
+from jarob.adversaries.gradient import configured_pgd
 from jarob.learners.soft_factorized import SoftFactorizedQ
 from jarob.learners.value_decomposition import ValueDecomposition
 from jarob.ops import epsilon_greedy
@@ -94,17 +95,7 @@ class Director(ObservationAdversary):
 
     def _example_item(self) -> DirectorItem:
         t, n = self.layout[1], self.num_agents
-        seq = Sequence(
-            obs=jnp.zeros((t + 1, n, self.obs_dim)),
-            avail=jnp.zeros((t + 1, n, self.num_actions), bool),
-            state=jnp.zeros((t + 1, self.state_dim)),
-            last_action=jnp.zeros((t + 1, n), jnp.int32),
-            first=jnp.zeros((t + 1,), bool),
-            action=jnp.zeros((t, n), jnp.int32),
-            reward=jnp.zeros((t,)),
-            done=jnp.zeros((t,), bool),
-            hidden=self.learner.initial_hidden((n,)),
-        )
+        seq = sequence.zeros(t, n, self.obs_dim, self.num_actions, self.state_dim, self.learner.initial_hidden((n,)))
         return DirectorItem(seq, jnp.zeros((t, n), jnp.int32), jnp.zeros((t,), bool))
 
     def initial_carry(self, num_envs: int) -> dict:
@@ -116,9 +107,7 @@ class Director(ObservationAdversary):
         softmax policy toward a^ inside B_eps(o) (ATSA eqs. 12-13 / PAAD's actor)."""
         last = jnp.where(view.first, -1, carry["last"])
         target, hidden = self.learner.direct(adv_state["params"], carry["hidden"], obs, last, view.first, view.avail, key, train, adv_state["steps"])
-        eps, c = adv_state["eps"], self.cfg
-        step_size = eps / c.steps if c.step_size is None else c.step_size
-        seen = pgd_attack(view.q_fn, view.avail, obs, self.project(eps), steps=c.steps, step_size=step_size, temperature=c.temperature, target=target)
+        seen = configured_pgd(self, adv_state, obs, view, target=target)
         return seen, {"hidden": hidden, "last": target}, {"target": target, "last": last}
 
     # -- learning -----------------------------------------------------------------------

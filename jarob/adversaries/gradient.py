@@ -51,6 +51,14 @@ def pgd_attack(
     return jax.lax.fori_loop(0, steps, body, x0)
 
 
+def configured_pgd(adversary: ObservationAdversary, adv_state, obs: jax.Array, view: TeamView, *, target=None, start=None) -> jax.Array:
+    """`pgd_attack` with an adversary's settings: `adv.steps` steps of `adv.step_size` (default
+    eps / steps) on softmax(Q / `adv.temperature`), projected onto its eps-ball."""
+    eps, c = adv_state["eps"], adversary.cfg
+    step_size = eps / c.steps if c.step_size is None else c.step_size
+    return pgd_attack(view.q_fn, view.avail, obs, adversary.project(eps), steps=c.steps, step_size=step_size, temperature=c.temperature, target=target, start=start)
+
+
 class FGSM(ObservationAdversary):
     """Untargeted FGSM: o~ = proj(o + eps * sign(grad_o CE(pi(.|o), a*)))."""
 
@@ -64,8 +72,7 @@ class PGD(ObservationAdversary):
     `targeted`: toward each agent's worst available action on the clean observation."""
 
     def perturb(self, adv_state, obs: jax.Array, view: TeamView, key: jax.Array, train: bool = False) -> jax.Array:
-        eps, c = adv_state["eps"], self.cfg
-        step_size = eps / c.steps if c.step_size is None else c.step_size
-        start = self.random_start(key, obs, eps) if c.random_start else None
+        c = self.cfg
+        start = self.random_start(key, obs, adv_state["eps"]) if c.random_start else None
         target = masked_argmax(-jax.lax.stop_gradient(view.q_fn(obs)), view.avail) if c.targeted else None
-        return pgd_attack(view.q_fn, view.avail, obs, self.project(eps), steps=c.steps, step_size=step_size, temperature=c.temperature, target=target, start=start)
+        return configured_pgd(self, adv_state, obs, view, target=target, start=start)

@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
+from jarob.learners.optim import clipped_adam, hard_target_update
 from jarob.learners.targets import lambda_returns
 from jarob.networks import RNNAgent, agent_inputs, unroll
 from jarob.ops import mask_logits, take, weighted_mean
@@ -102,8 +103,7 @@ class SoftFactorizedQ:
         self.pi_net = RNNAgent(cfg.hidden_dim, env.num_actions)
         self.weight = WeightNetwork(cfg.mixer_embed_dim, env.num_agents)
         self.value = StateValue(cfg.mixer_embed_dim)
-        lr = optax.linear_schedule(cfg.lr, cfg.lr_final, max(1, total_updates))
-        self.tx = optax.chain(optax.clip_by_global_norm(cfg.grad_clip), optax.adam(lr))
+        self.tx = clipped_adam(cfg, total_updates)
 
     def alpha(self, env_steps: jax.Array) -> jax.Array:
         """Entropy temperature, linear in env steps from alpha_start to alpha_end."""
@@ -192,7 +192,6 @@ class SoftFactorizedQ:
         updates, opt_state = self.tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         n = state.updates + 1
-        copy = n % self.cfg.target_update_every == 0
-        target = jax.tree.map(lambda t, p: jnp.where(copy, p, t), state.target_params, params)
+        target = hard_target_update(state.target_params, params, n, self.cfg.target_update_every)
         metrics["alpha"] = alpha
         return SoftState(params, target, opt_state, n), metrics

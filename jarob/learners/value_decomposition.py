@@ -15,6 +15,7 @@ from flax import struct
 from jarob.config import AlgConfig
 from jarob.envs import MarlEnv
 from jarob.learners.mixers import QMixer, VDNMixer
+from jarob.learners.optim import clipped_adam, hard_target_update
 from jarob.learners.targets import lambda_returns
 from jarob.networks import RNNAgent, agent_inputs, unroll
 from jarob.ops import masked_argmax, take, weighted_mean
@@ -46,9 +47,7 @@ class ValueDecomposition:
             self.mixer = VDNMixer()
         else:
             raise ValueError(f"unknown value-decomposition learner {cfg.name!r}")
-        # Learning rate: linear from lr to lr_final over the run's `total_updates` gradient steps.
-        lr = optax.linear_schedule(cfg.lr, cfg.lr_final, max(1, total_updates))
-        self.tx = optax.chain(optax.clip_by_global_norm(cfg.grad_clip), optax.adam(lr))
+        self.tx = clipped_adam(cfg, total_updates)
 
     # -- parameters and acting ----------------------------------------------------------
     def init(self, key: jax.Array) -> LearnerState:
@@ -107,8 +106,7 @@ class ValueDecomposition:
         updates, opt_state = self.tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         n = state.updates + 1
-        copy = n % self.cfg.target_update_every == 0
-        target = jax.tree.map(lambda t, p: jnp.where(copy, p, t), state.target_params, params)
+        target = hard_target_update(state.target_params, params, n, self.cfg.target_update_every)
         # The team that is evaluated (and attacked): a Polyak average of the agent's parameters,
         # team <- team + team_ema * (online - team); team_ema = 1 keeps the online parameters.
         team = optax.incremental_update(params["agent"], state.team, self.cfg.team_ema)
