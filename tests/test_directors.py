@@ -80,6 +80,8 @@ def test_director_config_validation():
         load_config(["adv=atsa", "adv.attack_prob=0"])
     with pytest.raises(ConfigError, match="adv.director.kappa"):
         load_config(["adv=atsa", "adv.director.kappa=-1"])
+    with pytest.raises(ConfigError, match="adv.director.value"):
+        load_config(["adv=atsa", "adv.director.value=mean"])
     assert load_config(["adv=paad"]).adv.director.name == "qmix"
 
 
@@ -122,6 +124,31 @@ def test_director_learns_only_from_attacked_episodes():
     lrn, ls = tr.adversary.learner, new.adversary["learner"]
     g = jax.grad(lambda p: lrn.loss(p, ls.target_params, batch.seq.time_major(), jnp.swapaxes(batch.team_action, 0, 1), 0.1, jax.random.PRNGKey(0), jnp.zeros((32, 4)))[0])(ls.params)
     assert all(float(jnp.max(jnp.abs(x))) == 0.0 for x in jax.tree.leaves(g))
+
+
+@pytest.mark.parametrize("value", ["network", "logsumexp"])
+def test_individual_value_of_sdor(value):
+    """value=network: V_i is an output of its own, fitted by eq. 9, which then sends no gradient
+    into the Q_i outputs; value=logsumexp: V_i = alpha logsumexp(Q_i / alpha), so eq. 9 moves Q_i."""
+    from jarob.trainer import Trainer
+
+    cfg = load_config(["adv=atsa", f"adv.director.value={value}", "alg.num_envs=16", "alg.rollout_len=32", "alg.hidden_dim=16", "alg.buffer_size=32", "total_steps=1024", *DIRECTOR])
+    tr = Trainer(cfg)
+    new, _ = jax.jit(tr.iteration)(tr.init(jax.random.PRNGKey(0)), jnp.int32(0))
+    batch = jax.tree.map(lambda x: x[:4], new.adversary["buffer"])
+    lrn, ls = tr.adversary.learner, new.adversary["learner"]
+    out = ls.params["q"]["params"]["fc_out"]["bias"]
+    assert out.shape == (tr.env.num_actions + (value == "network"),)
+
+    def v_loss(p):
+        return lrn.loss(p, ls.target_params, batch.seq.time_major(), jnp.swapaxes(batch.team_action, 0, 1), 0.1, jax.random.PRNGKey(0))[1]["v_loss"]
+
+    g = jax.grad(v_loss)(ls.params)["q"]["params"]["fc_out"]
+    q_cols = float(jnp.max(jnp.abs(g["kernel"][:, : tr.env.num_actions])))
+    if value == "network":
+        assert q_cols == 0.0 and float(jnp.max(jnp.abs(g["kernel"][:, -1]))) > 0.0
+    else:
+        assert q_cols > 0.0
 
 
 def test_atsa_samples_its_targets_and_paad_is_greedy_in_test_mode():

@@ -2,7 +2,11 @@
 
 Per agent i, over the protagonist's available actions A_i:
     Q_i(tau_i, .)            individual soft Q (a GRU agent over the clean observations)
-    V_i = alpha * logsumexp(Q_i / alpha)        soft value of Q_i's Boltzmann policy (eq. 5)
+    V_i(tau_i)               individual soft value: by default (`value: network`) one more output
+                             of the soft-Q agent, with weights of its own (eq. 7's V^i_{Phi^ia}),
+                             fitted by eq. 9; `value: logsumexp` instead defines
+                             V_i = alpha * logsumexp(Q_i / alpha), the soft value of Q_i's
+                             Boltzmann policy (eq. 5), so that eq. 9 moves Q_i
     h_i(.|tau_i)             individual soft policy, a GRU agent of its own
 and jointly
     Q_jt(s, a^) = sum_i lambda_i(s, a^) (Q_i(a^_i) - V_i) + V(s),  lambda >= 0       (eq. 7)
@@ -10,7 +14,8 @@ trained on the director's reward r^ = -r with
     eq. 8   TD:  (Q_jt(s, a^) - [r^ + gamma (Q_jt_tar(s', a^') - alpha log h_jt(a^'|s'))])^2,
                  a^' ~ h at the next step (Q(lambda) targets over the stored sequence when
                  td_lambda > 0; td_lambda = 0 is eq. 8 exactly),
-    eq. 9   V:   (V_i - sg(E_{h_i}[Q_i - alpha log h_i]))^2, into the soft-Q network,
+    eq. 9   V:   (V_i - sg(E_{h_i}[Q_i - alpha log h_i]))^2 (V_i also enters Q_jt, so eq. 8's
+                 gradient reaches it too),
     eq. 10  policy: E_{a ~ h_i}[alpha log h_i(a) - sg(Q_i(a))], the exact expectation over actions,
     eq. 14  SDor-STor: -log h_i(a_i) for the action a_i the protagonist actually took under STor's
             perturbation, added to the policy objective with weight kappa (eq. 15).
@@ -99,7 +104,10 @@ class SoftFactorizedQ:
         self.num_actions = env.num_actions
         self.obs_dim = env.obs_dim
         self.state_dim = env.state_dim
-        self.q_net = RNNAgent(cfg.hidden_dim, env.num_actions)
+        # value == "network": the soft-Q agent has one more output, V_i(tau_i) (eq. 7's V^i with
+        # parameters of its own, trained by eq. 9 only); "logsumexp": V_i = alpha logsumexp(Q_i / alpha).
+        self.value_net = cfg.value == "network"
+        self.q_net = RNNAgent(cfg.hidden_dim, env.num_actions + int(self.value_net))
         self.pi_net = RNNAgent(cfg.hidden_dim, env.num_actions)
         self.weight = WeightNetwork(cfg.mixer_embed_dim, env.num_agents)
         self.value = StateValue(cfg.mixer_embed_dim)
@@ -144,6 +152,12 @@ class SoftFactorizedQ:
         firsts = jnp.broadcast_to(seq.first[..., None], seq.last_action.shape)
         return unroll(net, params, h0, xs, firsts)[0]
 
+    def _q_and_v(self, params, seq, alpha):
+        out = self._unroll(self.q_net, params, seq.hidden["q"], seq)
+        if self.value_net:
+            return out[..., :-1], out[..., -1]
+        return out, soft_value(out, seq.avail, alpha)
+
     def joint_q(self, params, q_taken, v, state, actions) -> jax.Array:
         """Q_jt = sum_i lambda_i(s, a^) (Q_i(a^_i) - V_i) + V(s)  (ATSA eq. 7)."""
         lam = self.weight.apply(params["weight"], state, jax.nn.one_hot(actions, self.num_actions))
@@ -155,17 +169,15 @@ class SoftFactorizedQ:
         only from the steps it attacked). Gradients reach each network only through its own
         terms."""
         c = self.cfg
-        q = self._unroll(self.q_net, params["q"], seq.hidden["q"], seq)  # [T+1, B, N, A]
+        q, v = self._q_and_v(params["q"], seq, alpha)  # [T+1, B, N, A], [T+1, B, N]
         log_h = log_policy(self._unroll(self.pi_net, params["pi"], seq.hidden["pi"], seq), seq.avail)
-        v = soft_value(q, seq.avail, alpha)
         q_jt = self.joint_q(params, take(q[:-1], seq.action), v[:-1], seq.state[:-1], seq.action)
 
         # eq. 8: soft TD target with a^' ~ h at the next step, valued by the target networks.
-        q_tar = self._unroll(self.q_net, target_params["q"], seq.hidden["q"], seq)
+        q_tar, v_tar = self._q_and_v(target_params["q"], seq, alpha)
         a_next = jax.random.categorical(key, jax.lax.stop_gradient(log_h[1:]), axis=-1)
         log_h_next = jnp.sum(take(jax.lax.stop_gradient(log_h[1:]), a_next), axis=-1)
-        v_tar = soft_value(q_tar[1:], seq.avail[1:], alpha)
-        next_value = self.joint_q(target_params, take(q_tar[1:], a_next), v_tar, seq.state[1:], a_next) - alpha * log_h_next
+        next_value = self.joint_q(target_params, take(q_tar[1:], a_next), v_tar[1:], seq.state[1:], a_next) - alpha * log_h_next
         targets = lambda_returns(seq.reward * c.reward_scale, seq.done, next_value, c.gamma, c.td_lambda)
         td = weighted_mean((q_jt - jax.lax.stop_gradient(targets)) ** 2, weights)
 
