@@ -105,7 +105,7 @@ class SoftFactorizedQ:
         self.obs_dim = env.obs_dim
         self.state_dim = env.state_dim
         # value == "network": the soft-Q agent has one more output, V_i(tau_i) (eq. 7's V^i with
-        # parameters of its own, trained by eq. 9 only); "logsumexp": V_i = alpha logsumexp(Q_i / alpha).
+        # output weights of its own, fitted by eq. 9); "logsumexp": V_i = alpha logsumexp(Q_i / alpha).
         self.value_net = cfg.value == "network"
         self.q_net = RNNAgent(cfg.hidden_dim, env.num_actions + int(self.value_net))
         self.pi_net = RNNAgent(cfg.hidden_dim, env.num_actions)
