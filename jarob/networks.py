@@ -40,53 +40,50 @@ def unroll(agent: RNNAgent, params, h0: jax.Array, xs: jax.Array, firsts: jax.Ar
     p = params["params"]
     g = p["gru"]
     x = nn.relu(xs @ p["fc_in"]["kernel"] + p["fc_in"]["bias"])
-    gi = x @ jnp.concatenate([g[k]["kernel"] for k in ("ir", "iz", "in")], axis=1) + jnp.concatenate([g[k]["bias"] for k in ("ir", "iz", "in")])
-    w_h = jnp.concatenate([g[k]["kernel"] for k in ("hr", "hz", "hn")], axis=1)
+    gi = tuple(x @ g[k]["kernel"] + g[k]["bias"] for k in ("ir", "iz", "in"))
+    w_h = tuple(g[k]["kernel"] for k in ("hr", "hz", "hn"))
     hs = gru_scan(gi, firsts, h0, w_h, g["hn"]["bias"])
     return hs @ p["fc_out"]["kernel"] + p["fc_out"]["bias"], hs[-1]
 
 
 def _gru_step(h, gi, first, w_h, b_hn):
-    """One flax GRUCell step from the input projections gi [..., 3H] (r, z, n gates, input biases
+    """One flax GRUCell step from the input projections gi = (r, z, n) [..., H] (input biases
     included) after the episode reset; returns the new hidden state and what the backward pass
     needs."""
-    hdim = h.shape[-1]
     h = jnp.where(first[..., None], 0.0, h)
-    gh = h @ w_h
-    r = jax.nn.sigmoid(gi[..., :hdim] + gh[..., :hdim])
-    z = jax.nn.sigmoid(gi[..., hdim : 2 * hdim] + gh[..., hdim : 2 * hdim])
-    hn = gh[..., 2 * hdim :] + b_hn
-    n = jnp.tanh(gi[..., 2 * hdim :] + r * hn)
+    r = jax.nn.sigmoid(gi[0] + h @ w_h[0])
+    z = jax.nn.sigmoid(gi[1] + h @ w_h[1])
+    hn = h @ w_h[2] + b_hn
+    n = jnp.tanh(gi[2] + r * hn)
     return (1.0 - z) * n + z * h, (h, r, z, n, hn)
 
 
 @jax.custom_vjp
-def gru_scan(gi: jax.Array, firsts: jax.Array, h0: jax.Array, w_h: jax.Array, b_hn: jax.Array) -> jax.Array:
+def gru_scan(gi, firsts: jax.Array, h0: jax.Array, w_h, b_hn: jax.Array) -> jax.Array:
     """The hidden states [T, ..., H] of flax's GRUCell run over precomputed input projections
-    gi [T, ..., 3H] (gates r, z, n), resetting to zero where firsts [T, ...]; w_h [H, 3H] are the
-    recurrent kernels (hr, hz, hn), b_hn the bias of hn."""
-    return _gru_forward(gi, firsts, h0, w_h, b_hn)[0]
+    gi = (r, z, n) gates [T, ..., H] each, resetting to zero where firsts [T, ...]; w_h = the
+    recurrent kernels (hr, hz, hn) [H, H], b_hn the bias of hn."""
+
+    def step(h, inp):
+        new, _ = _gru_step(h, inp[0], inp[1], w_h, b_hn)
+        return new, new
+
+    return jax.lax.scan(step, h0, (gi, firsts))[1]
 
 
-def _gru_forward(gi, firsts, h0, w_h, b_hn):
+def _gru_fwd(gi, firsts, h0, w_h, b_hn):
     def step(h, inp):
         new, res = _gru_step(h, inp[0], inp[1], w_h, b_hn)
         return new, (new, res)
 
     _, (hs, res) = jax.lax.scan(step, h0, (gi, firsts))
-    return hs, res
-
-
-def _gru_fwd(gi, firsts, h0, w_h, b_hn):
-    hs, res = _gru_forward(gi, firsts, h0, w_h, b_hn)
     return hs, (res, firsts, w_h)
 
 
 def _gru_bwd(saved, d_hs):
-    """Reverse scan carrying dL/dh: per step one [.., 3H] x [3H, H] product; the weight gradients
-    are single contractions over all steps afterwards."""
+    """Reverse scan carrying dL/dh: per step three [.., H] x [H, H] products; the weight
+    gradients are single contractions over all steps afterwards."""
     (h_prev, r, z, n, hn), firsts, w_h = saved
-    hdim = h_prev.shape[-1]
 
     def step(dh_next, inp):
         dh_out, hp, r, z, n, hn, first = inp
@@ -94,15 +91,15 @@ def _gru_bwd(saved, d_hs):
         dn = dh * (1.0 - z) * (1.0 - n * n)
         dz = dh * (hp - n) * z * (1.0 - z)
         dr = dn * hn * r * (1.0 - r)
-        dgh = jnp.concatenate([dr, dz, dn * r], axis=-1)
-        dhp = dh * z + dgh @ w_h.T
-        return jnp.where(first[..., None], 0.0, dhp), (jnp.concatenate([dr, dz, dn], axis=-1), dgh)
+        dhn = dn * r
+        dhp = dh * z + dr @ w_h[0].T + dz @ w_h[1].T + dhn @ w_h[2].T
+        return jnp.where(first[..., None], 0.0, dhp), (dr, dz, dn, dhn)
 
-    dh0, (d_gi, d_gh) = jax.lax.scan(step, jnp.zeros_like(h_prev[0]), (d_hs, h_prev, r, z, n, hn, firsts), reverse=True)
-    lead = "".join("abcdefg"[: h_prev.ndim - 1])
-    d_wh = jnp.einsum(f"{lead}h,{lead}k->hk", h_prev, d_gh)
-    d_bhn = jnp.sum(d_gh[..., 2 * hdim :], axis=tuple(range(d_gh.ndim - 1)))
-    return d_gi, None, dh0, d_wh, d_bhn
+    dh0, (dr, dz, dn, dhn) = jax.lax.scan(step, jnp.zeros_like(h_prev[0]), (d_hs, h_prev, r, z, n, hn, firsts), reverse=True)
+    lead = "abcdefg"[: h_prev.ndim - 1]
+    d_wh = tuple(jnp.einsum(f"{lead}h,{lead}k->hk", h_prev, d) for d in (dr, dz, dhn))
+    d_bhn = jnp.sum(dhn, axis=tuple(range(dhn.ndim - 1)))
+    return (dr, dz, dn), None, dh0, d_wh, d_bhn
 
 
 gru_scan.defvjp(_gru_fwd, _gru_bwd)
