@@ -76,7 +76,7 @@ class DirectorConfig:
     alpha_start: float  # sdor: entropy temperature, linear from alpha_start to alpha_end
     alpha_end: float
     alpha_anneal_steps: int
-    value: str  # sdor: individual V_i: logsumexp (eq. 5) | network (eq. 7's V^i, trained by eq. 9)
+    value: str  # sdor: individual V_i: logsumexp (eq. 5) | network (eq. 7's V^i, an output of its own fitted by eq. 9)
     kappa: float  # sdor: weight of the SDor-STor loss (ATSA eq. 15); 0 = the ablation
     updates_per_rollout: int
     batch_size: int

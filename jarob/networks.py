@@ -35,8 +35,10 @@ def unroll(agent: RNNAgent, params, h0: jax.Array, xs: jax.Array, firsts: jax.Ar
     """Run the agent over time (leading axis of xs [T, ..., D]), zeroing the hidden state where
     firsts [T, ...] marks the first step of an episode. Returns Q [T, ..., A] and the last hidden.
 
-    Computes exactly `agent.apply` step by step, faster: the input layers act on all T steps at
-    once, and the recurrence is `gru_scan`, whose backward pass is written by hand."""
+    Computes what stepping `agent.apply` would (up to float rounding), faster: the input layers
+    act on all T steps at once, and the recurrence is `gru_scan`, whose backward pass is written
+    by hand. It reads RNNAgent's parameters by their layer names (fc_in, gru, fc_out);
+    tests/test_networks.py holds the two forms equal."""
     p = params["params"]
     g = p["gru"]
     x = nn.relu(xs @ p["fc_in"]["kernel"] + p["fc_in"]["bias"])
