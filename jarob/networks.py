@@ -31,11 +31,11 @@ def agent_inputs(obs: jax.Array, last_action: jax.Array, num_actions: int) -> ja
     return jnp.concatenate([obs, ids, last], axis=-1)
 
 
-def unroll(agent: RNNAgent, params, h0: jax.Array, xs: jax.Array, firsts: jax.Array):
-    """Run the agent over time (leading axis of xs [T, ..., D]), zeroing the hidden state where
+def unroll(params, h0: jax.Array, xs: jax.Array, firsts: jax.Array):
+    """Run an RNNAgent (its parameters `params`) over time (leading axis of xs [T, ..., D]), zeroing the hidden state where
     firsts [T, ...] marks the first step of an episode. Returns Q [T, ..., A] and the last hidden.
 
-    Computes what stepping `agent.apply` would (up to float rounding), faster: the input layers
+    Computes what stepping `RNNAgent.apply` would (up to float rounding), faster: the input layers
     act on all T steps at once, and the recurrence is `gru_scan`, whose backward pass is written
     by hand. It reads RNNAgent's parameters by their layer names (fc_in, gru, fc_out);
     tests/test_networks.py holds the two forms equal."""
@@ -46,6 +46,14 @@ def unroll(agent: RNNAgent, params, h0: jax.Array, xs: jax.Array, firsts: jax.Ar
     w_h = tuple(g[k]["kernel"] for k in ("hr", "hz", "hn"))
     hs = gru_scan(gi, firsts, h0, w_h, g["hn"]["bias"])
     return hs @ p["fc_out"]["kernel"] + p["fc_out"]["bias"], hs[-1]
+
+
+def unroll_sequence(params, h0: jax.Array, seq, num_actions: int) -> jax.Array:
+    """Utilities along stored sequences (jarob.sequence.Sequence), time-major: seq leaves are
+    [T(+1), B, ...], h0 [B, N, H] the context before the first step; returns Q [T+1, B, N, A]."""
+    xs = agent_inputs(seq.obs, seq.last_action, num_actions)
+    firsts = jnp.broadcast_to(seq.first[..., None], seq.last_action.shape)
+    return unroll(params, h0, xs, firsts)[0]
 
 
 def _gru_step(h, gi, first, w_h, b_hn):

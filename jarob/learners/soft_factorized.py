@@ -31,7 +31,7 @@ from flax import struct
 
 from jarob.learners.optim import clipped_adam, hard_target_update
 from jarob.learners.targets import lambda_returns
-from jarob.networks import RNNAgent, agent_inputs, unroll
+from jarob.networks import RNNAgent, agent_inputs, unroll_sequence
 from jarob.ops import mask_logits, take, weighted_mean
 
 
@@ -147,13 +147,8 @@ class SoftFactorizedQ:
         target = jax.random.categorical(key, mask_logits(logits, avail), axis=-1)
         return target, {"q": hq, "pi": hp}
 
-    def _unroll(self, net, params, h0, seq) -> jax.Array:
-        xs = agent_inputs(seq.obs, seq.last_action, self.num_actions)
-        firsts = jnp.broadcast_to(seq.first[..., None], seq.last_action.shape)
-        return unroll(net, params, h0, xs, firsts)[0]
-
     def _q_and_v(self, params, seq, alpha):
-        out = self._unroll(self.q_net, params, seq.hidden["q"], seq)
+        out = unroll_sequence(params, seq.hidden["q"], seq, self.num_actions)
         if self.value_net:
             return out[..., :-1], out[..., -1]
         return out, soft_value(out, seq.avail, alpha)
@@ -170,7 +165,7 @@ class SoftFactorizedQ:
         terms."""
         c = self.cfg
         q, v = self._q_and_v(params["q"], seq, alpha)  # [T+1, B, N, A], [T+1, B, N]
-        log_h = log_policy(self._unroll(self.pi_net, params["pi"], seq.hidden["pi"], seq), seq.avail)
+        log_h = log_policy(unroll_sequence(params["pi"], seq.hidden["pi"], seq, self.num_actions), seq.avail)
         q_jt = self.joint_q(params, take(q[:-1], seq.action), v[:-1], seq.state[:-1], seq.action)
 
         # eq. 8: soft TD target with a^' ~ h at the next step, valued by the target networks.

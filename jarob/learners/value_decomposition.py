@@ -17,7 +17,7 @@ from jarob.envs import MarlEnv
 from jarob.learners.mixers import QMixer, VDNMixer
 from jarob.learners.optim import clipped_adam, hard_target_update
 from jarob.learners.targets import lambda_returns
-from jarob.networks import RNNAgent, agent_inputs, unroll
+from jarob.networks import RNNAgent, agent_inputs, unroll_sequence
 from jarob.ops import masked_argmax, take, weighted_mean
 from jarob.sequence import Sequence
 
@@ -73,10 +73,7 @@ class ValueDecomposition:
     def unroll_q(self, agent_params, seq: Sequence) -> jax.Array:
         """Utilities along stored sequences, time-major: seq leaves are [T(+1), B, ...] and the
         result is Q [T+1, B, N, A], starting from each sequence's stored hidden state."""
-        xs = agent_inputs(seq.obs, seq.last_action, self.num_actions)
-        firsts = jnp.broadcast_to(seq.first[..., None], seq.last_action.shape)
-        qs, _ = unroll(self.agent, agent_params, seq.hidden, xs, firsts)
-        return qs
+        return unroll_sequence(agent_params, seq.hidden, seq, self.num_actions)
 
     def td_targets(self, q_online: jax.Array, target_params, seq: Sequence) -> jax.Array:
         """Double-Q Q(lambda) targets [T, B]: the online utilities q_online [T+1, B, N, A] pick
