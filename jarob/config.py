@@ -77,6 +77,7 @@ class DirectorConfig:
     alpha_end: float
     alpha_anneal_steps: int
     value: str  # sdor: individual V_i: logsumexp (eq. 5) | network (eq. 7's V^i, an output of its own fitted by eq. 9)
+    individual_alpha: str  # sdor: alpha_i in eqs. 9-10: shared (alpha_i = alpha) | weighted (alpha_i = alpha / lambda_i, eq. 6)
     kappa: float  # sdor: weight of the SDor-STor loss (ATSA eq. 15); 0 = the ablation
     updates_per_rollout: int
     batch_size: int
@@ -292,6 +293,7 @@ def _validate_director(adv: AdvConfig, num_envs: int) -> None:
         _require(0.0 <= getattr(d, k) <= 1.0, f"adv.director.{k}: must lie in [0, 1], got {getattr(d, k)}")
     _require(d.alpha_end > 0 and d.alpha_start >= d.alpha_end, f"adv.director.alpha_end: must be > 0 and <= alpha_start ({d.alpha_start}), got {d.alpha_end}")
     _require(d.value in ("logsumexp", "network"), f"adv.director.value: must be one of logsumexp, network; got {d.value!r}")
+    _require(d.individual_alpha in ("shared", "weighted"), f"adv.director.individual_alpha: must be one of shared, weighted; got {d.individual_alpha!r}")
     _require(d.kappa >= 0, f"adv.director.kappa: must be >= 0, got {d.kappa}")
     _require(d.buffer_size % num_envs == 0, f"adv.director.buffer_size: must be a multiple of alg.num_envs ({num_envs}), got {d.buffer_size}")
 

@@ -15,6 +15,7 @@ from conftest import TINY
 from jarob import adversaries
 from jarob.config import ConfigError, adv_config, load_config
 from jarob.learners.soft_factorized import WeightNetwork, log_policy, policy_objective, sdor_stor_loss, soft_policy, soft_value
+from jarob.networks import unroll_sequence
 
 Q = jnp.array([1.0, 2.0, 3.0])
 ALL = jnp.array([True, True, True])
@@ -82,6 +83,8 @@ def test_director_config_validation():
         load_config(["adv=atsa", "adv.director.kappa=-1"])
     with pytest.raises(ConfigError, match="adv.director.value"):
         load_config(["adv=atsa", "adv.director.value=mean"])
+    with pytest.raises(ConfigError, match="adv.director.individual_alpha"):
+        load_config(["adv=atsa", "adv.director.individual_alpha=lambda"])
     assert load_config(["adv=paad"]).adv.director.name == "qmix"
 
 
@@ -149,6 +152,30 @@ def test_individual_value_of_sdor(value):
         assert q_cols == 0.0 and float(jnp.max(jnp.abs(g["kernel"][:, -1]))) > 0.0
     else:
         assert q_cols > 0.0
+
+
+def test_weighted_individual_alpha_divides_alpha_by_the_mixing_weight():
+    """individual_alpha=weighted: eqs. 9-10 use alpha_i = alpha / lambda_i(s, a^) (eq. 6), so the
+    policy objective equals eq. 10 evaluated at that temperature; shared keeps alpha."""
+    from jarob.trainer import Trainer
+
+    losses = {}
+    for mode in ("shared", "weighted"):
+        cfg = load_config(["adv=atsa", f"adv.director.individual_alpha={mode}", "alg.num_envs=16", "alg.rollout_len=32", "alg.hidden_dim=16", "alg.buffer_size=32", "total_steps=1024", *DIRECTOR])
+        tr = Trainer(cfg)
+        new, _ = jax.jit(tr.iteration)(tr.init(jax.random.PRNGKey(0)), jnp.int32(0))
+        batch = jax.tree.map(lambda x: x[:4], new.adversary["buffer"])
+        lrn, p = tr.adversary.learner, new.adversary["learner"].params
+        seq = batch.seq.time_major()
+        aux = lrn.loss(p, new.adversary["learner"].target_params, seq, jnp.swapaxes(batch.team_action, 0, 1), 0.1, jax.random.PRNGKey(0))[1]
+        lam = lrn.weights(p, seq.state[:-1], seq.action)
+        q = lrn._q_and_v(p["q"], seq, 0.1)[0][:-1]
+        log_h = log_policy(unroll_sequence(p["pi"], seq.hidden["pi"], seq, tr.env.num_actions), seq.avail)[:-1]
+        alpha_i = 0.1 / lam if mode == "weighted" else 0.1
+        expected = jnp.mean(policy_objective(log_h, q, seq.avail[:-1], jnp.asarray(alpha_i)[..., None] if mode == "weighted" else alpha_i))
+        assert float(aux["policy"]) == pytest.approx(float(expected), rel=1e-4, abs=1e-6)
+        losses[mode] = float(aux["policy"])
+    assert float(jnp.min(lam)) > 1e-3 and abs(losses["weighted"] - losses["shared"]) > 1e-6
 
 
 def test_atsa_samples_its_targets_and_paad_is_greedy_in_test_mode():

@@ -14,9 +14,12 @@ trained on the director's reward r^ = -r with
     eq. 8   TD:  (Q_jt(s, a^) - [r^ + gamma (Q_jt_tar(s', a^') - alpha log h_jt(a^'|s'))])^2,
                  a^' ~ h at the next step (Q(lambda) targets over the stored sequence when
                  td_lambda > 0; td_lambda = 0 is eq. 8 exactly),
-    eq. 9   V:   (V_i - sg(E_{h_i}[Q_i - alpha log h_i]))^2 (V_i also enters Q_jt, so eq. 8's
+    eq. 9   V:   (V_i - sg(E_{h_i}[Q_i - alpha_i log h_i]))^2 (V_i also enters Q_jt, so eq. 8's
                  gradient reaches it too),
-    eq. 10  policy: E_{a ~ h_i}[alpha log h_i(a) - sg(Q_i(a))], the exact expectation over actions,
+    eq. 10  policy: E_{a ~ h_i}[alpha_i log h_i(a) - sg(Q_i(a))], the exact expectation over actions,
+with alpha_i = alpha (`individual_alpha: shared`, FOP's choice) or alpha / lambda_i(s, a^)
+(`weighted`: eq. 6 identifies lambda_i with alpha / alpha_i, so Q_i's scale is free and the
+individual temperature follows it),
     eq. 14  SDor-STor: -log h_i(a_i) for the action a_i the protagonist actually took under STor's
             perturbation, added to the policy objective with weight kappa (eq. 15).
 """
@@ -153,10 +156,22 @@ class SoftFactorizedQ:
             return out[..., :-1], out[..., -1]
         return out, soft_value(out, seq.avail, alpha)
 
-    def joint_q(self, params, q_taken, v, state, actions) -> jax.Array:
+    def weights(self, params, state, actions) -> jax.Array:
+        """lambda(s, a^) [..., N] for the joint target actions a^ [..., N]."""
+        return self.weight.apply(params["weight"], state, jax.nn.one_hot(actions, self.num_actions))
+
+    def joint_q(self, params, q_taken, v, state, actions, lam=None) -> jax.Array:
         """Q_jt = sum_i lambda_i(s, a^) (Q_i(a^_i) - V_i) + V(s)  (ATSA eq. 7)."""
-        lam = self.weight.apply(params["weight"], state, jax.nn.one_hot(actions, self.num_actions))
+        lam = self.weights(params, state, actions) if lam is None else lam
         return jnp.sum(lam * (q_taken - v), axis=-1) + self.value.apply(params["value"], state)
+
+    def individual_alpha(self, alpha, lam: jax.Array) -> jax.Array:
+        """alpha_i [..., N] of eqs. 9-10: alpha itself (`shared`), or alpha / lambda_i, the
+        individual temperature eq. 6 identifies with the mixing weight (`weighted`; lambda held
+        constant there and floored at 1e-3)."""
+        if self.cfg.individual_alpha == "weighted":
+            return alpha / jnp.maximum(jax.lax.stop_gradient(lam), 1e-3)
+        return jnp.broadcast_to(alpha, lam.shape)
 
     def loss(self, params, target_params, seq, realised, alpha, key, weights=None):
         """Eqs. 8 + 9 + 10 + kappa * 14 on a time-major batch; `realised` [T, B, N] holds the
@@ -166,7 +181,8 @@ class SoftFactorizedQ:
         c = self.cfg
         q, v = self._q_and_v(params["q"], seq, alpha)  # [T+1, B, N, A], [T+1, B, N]
         log_h = log_policy(unroll_sequence(params["pi"], seq.hidden["pi"], seq, self.num_actions), seq.avail)
-        q_jt = self.joint_q(params, take(q[:-1], seq.action), v[:-1], seq.state[:-1], seq.action)
+        lam = self.weights(params, seq.state[:-1], seq.action)  # [T, B, N]
+        q_jt = self.joint_q(params, take(q[:-1], seq.action), v[:-1], seq.state[:-1], seq.action, lam)
 
         # eq. 8: soft TD target with a^' ~ h at the next step, valued by the target networks.
         q_tar, v_tar = self._q_and_v(target_params["q"], seq, alpha)
@@ -177,12 +193,14 @@ class SoftFactorizedQ:
         td = weighted_mean((q_jt - jax.lax.stop_gradient(targets)) ** 2, weights)
 
         # eq. 9: the individual soft value against the policy's expected soft Q.
-        h = jnp.exp(jax.lax.stop_gradient(log_h))
-        pi_value = jnp.sum(jnp.where(seq.avail, h * (q - alpha * jax.lax.stop_gradient(log_h)), 0.0), axis=-1)
-        v_loss = weighted_mean((v - jax.lax.stop_gradient(pi_value))[:-1] ** 2, weights)
+        alpha_i = self.individual_alpha(alpha, lam)[..., None]  # [T, B, N, 1]
+        log_h_now, q_now, avail_now = log_h[:-1], q[:-1], seq.avail[:-1]
+        h = jnp.exp(jax.lax.stop_gradient(log_h_now))
+        pi_value = jnp.sum(jnp.where(avail_now, h * (q_now - alpha_i * jax.lax.stop_gradient(log_h_now)), 0.0), axis=-1)
+        v_loss = weighted_mean((v[:-1] - jax.lax.stop_gradient(pi_value)) ** 2, weights)
 
         # eqs. 10, 14, 15: the individual soft policies.
-        pol = weighted_mean(policy_objective(log_h, q, seq.avail, alpha)[:-1], weights)
+        pol = weighted_mean(policy_objective(log_h_now, q_now, avail_now, alpha_i), weights)
         sdor_stor = weighted_mean(sdor_stor_loss(log_h[:-1], realised), weights)
         loss = td + v_loss + pol + c.kappa * sdor_stor
         entropy = -jnp.mean(jnp.sum(jnp.where(seq.avail, jnp.exp(log_h) * log_h, 0.0), axis=-1))
