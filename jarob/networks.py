@@ -32,8 +32,9 @@ def agent_inputs(obs: jax.Array, last_action: jax.Array, num_actions: int) -> ja
 
 
 def unroll(params, h0: jax.Array, xs: jax.Array, firsts: jax.Array):
-    """Run an RNNAgent (its parameters `params`) over time (leading axis of xs [T, ..., D]), zeroing the hidden state where
-    firsts [T, ...] marks the first step of an episode. Returns Q [T, ..., A] and the last hidden.
+    """Run an RNNAgent with parameters `params` over time (leading axis of xs [T, ..., D]),
+    zeroing the hidden state where firsts [T, ...] marks the first step of an episode. Returns
+    Q [T, ..., A] and the last hidden state.
 
     Computes what stepping `RNNAgent.apply` would (up to float rounding), faster: the input layers
     act on all T steps at once, and the recurrence is `gru_scan`, whose backward pass is written

@@ -168,11 +168,11 @@ def test_weighted_individual_alpha_divides_alpha_by_the_mixing_weight():
         lrn, p = tr.adversary.learner, new.adversary["learner"].params
         seq = batch.seq.time_major()
         aux = lrn.loss(p, new.adversary["learner"].target_params, seq, jnp.swapaxes(batch.team_action, 0, 1), 0.1, jax.random.PRNGKey(0))[1]
-        lam = lrn.weights(p, seq.state[:-1], seq.action)
+        lam = lrn.mixing_weights(p, seq.state[:-1], seq.action)
         q = lrn._q_and_v(p["q"], seq, 0.1)[0][:-1]
         log_h = log_policy(unroll_sequence(p["pi"], seq.hidden["pi"], seq, tr.env.num_actions), seq.avail)[:-1]
-        alpha_i = 0.1 / lam if mode == "weighted" else 0.1
-        expected = jnp.mean(policy_objective(log_h, q, seq.avail[:-1], jnp.asarray(alpha_i)[..., None] if mode == "weighted" else alpha_i))
+        alpha_i = 0.1 / lam if mode == "weighted" else jnp.full_like(lam, 0.1)
+        expected = jnp.mean(policy_objective(log_h, q, seq.avail[:-1], alpha_i[..., None]))
         assert float(aux["policy"]) == pytest.approx(float(expected), rel=1e-4, abs=1e-6)
         losses[mode] = float(aux["policy"])
     assert float(jnp.min(lam)) > 1e-3 and abs(losses["weighted"] - losses["shared"]) > 1e-6

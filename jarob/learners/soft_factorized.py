@@ -156,13 +156,13 @@ class SoftFactorizedQ:
             return out[..., :-1], out[..., -1]
         return out, soft_value(out, seq.avail, alpha)
 
-    def weights(self, params, state, actions) -> jax.Array:
+    def mixing_weights(self, params, state, actions) -> jax.Array:
         """lambda(s, a^) [..., N] for the joint target actions a^ [..., N]."""
         return self.weight.apply(params["weight"], state, jax.nn.one_hot(actions, self.num_actions))
 
     def joint_q(self, params, q_taken, v, state, actions, lam=None) -> jax.Array:
         """Q_jt = sum_i lambda_i(s, a^) (Q_i(a^_i) - V_i) + V(s)  (ATSA eq. 7)."""
-        lam = self.weights(params, state, actions) if lam is None else lam
+        lam = self.mixing_weights(params, state, actions) if lam is None else lam
         return jnp.sum(lam * (q_taken - v), axis=-1) + self.value.apply(params["value"], state)
 
     def individual_alpha(self, alpha, lam: jax.Array) -> jax.Array:
@@ -181,7 +181,7 @@ class SoftFactorizedQ:
         c = self.cfg
         q, v = self._q_and_v(params["q"], seq, alpha)  # [T+1, B, N, A], [T+1, B, N]
         log_h = log_policy(unroll_sequence(params["pi"], seq.hidden["pi"], seq, self.num_actions), seq.avail)
-        lam = self.weights(params, seq.state[:-1], seq.action)  # [T, B, N]
+        lam = self.mixing_weights(params, seq.state[:-1], seq.action)  # [T, B, N]
         q_jt = self.joint_q(params, take(q[:-1], seq.action), v[:-1], seq.state[:-1], seq.action, lam)
 
         # eq. 8: soft TD target with a^' ~ h at the next step, valued by the target networks.
@@ -201,7 +201,7 @@ class SoftFactorizedQ:
 
         # eqs. 10, 14, 15: the individual soft policies.
         pol = weighted_mean(policy_objective(log_h_now, q_now, avail_now, alpha_i), weights)
-        sdor_stor = weighted_mean(sdor_stor_loss(log_h[:-1], realised), weights)
+        sdor_stor = weighted_mean(sdor_stor_loss(log_h_now, realised), weights)
         loss = td + v_loss + pol + c.kappa * sdor_stor
         entropy = -jnp.mean(jnp.sum(jnp.where(seq.avail, jnp.exp(log_h) * log_h, 0.0), axis=-1))
         return loss, {"loss": td, "v_loss": v_loss, "policy": pol, "sdor_stor": sdor_stor, "entropy": entropy, "q_jt": jnp.mean(q_jt)}
