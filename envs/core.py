@@ -61,6 +61,11 @@ class PerturbationSpec:
         proj = jnp.clip(perturbed, lo, hi)
         return jnp.where(self.mask, proj, clean)
 
+    def random_point(self, key: jax.Array, clean: jax.Array, eps) -> jax.Array:
+        """A uniform point of B_eps(clean) ∩ [low, high] on perturbable features."""
+        noise = jax.random.uniform(key, clean.shape, clean.dtype, -1.0, 1.0) * eps
+        return self.project(clean, clean + noise, eps)
+
 
 @struct.dataclass
 class EnvState:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, fields
 from importlib import resources
 from typing import Any, Optional
 
-GROUPS = ("env", "alg", "adv")
+GROUPS = ("env", "alg", "adv", "reg")
 
 
 class ConfigError(ValueError):
@@ -104,10 +104,28 @@ class AdvConfig:
 
 
 @dataclass(frozen=True)
+class RegConfig:
+    """An adversarial regularizer added to the team's TD loss (PR, PR-REP, ERNIE; DESIGN.md
+    section 4): loss = TD + weight(t) * R."""
+
+    name: str  # none | pr | pr_rep | ernie
+    weight: float  # mu (PR, PR-REP: its maximum) or lambda (ERNIE)
+    schedule: str  # constant | step (0 before start_frac of training, weight after) | repeat (0 -> weight, `cycles` times)
+    start_frac: float  # step: the share of training before the regularizer starts
+    cycles: int  # repeat: how many ramps
+    hinge_c: float  # PR: the hinge floor c
+    steps: int  # K: ascent steps that find the perturbation
+    step_size: Optional[float]  # per step; null = 2.5 eps / steps
+    stackelberg: bool  # ERNIE: differentiate through the K ascent steps (eq. 4); false = plain ERNIE
+    eps: Optional[float]  # the ball's radius; null = env.eps (the env's default budget)
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     env: EnvConfig
     alg: AlgConfig
     adv: AdvConfig
+    reg: RegConfig
     seed: int
     seeds: int
     total_steps: int
@@ -139,6 +157,7 @@ class TrainConfig:
 _ALLOWED = {
     "alg": ("qmix", "vdn"),
     "adv": ("none", "rn", "fgsm", "pgd", "paad", "atsa"),
+    "reg": ("none", "pr", "pr_rep", "ernie"),
 }
 
 
@@ -264,6 +283,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     _require(cfg.adv.step_size is None or cfg.adv.step_size > 0, f"adv.step_size: must be > 0, got {cfg.adv.step_size}")
     _require(cfg.seed >= 0, f"seed: must be >= 0, got {cfg.seed}")
     _validate_director(cfg.adv, a.num_envs)
+    _validate_regularizer(cfg.reg)
     _require(0.0 < a.team_ema <= 1.0, f"alg.team_ema: must lie in (0, 1], got {a.team_ema}")
     for key, v in {"alg.gamma": a.gamma, "alg.td_lambda": a.td_lambda, "alg.eps_start": a.eps_start, "alg.eps_end": a.eps_end, "solve_win_rate": cfg.solve_win_rate}.items():
         _require(0.0 <= v <= 1.0, f"{key}: must lie in [0, 1], got {v}")
@@ -274,6 +294,18 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     )
     _require(cfg.run_dir is None or cfg.run_dir.strip() != "", "run_dir: must not be empty")
     return cfg
+
+
+def _validate_regularizer(r: RegConfig) -> None:
+    _require(r.name in _ALLOWED["reg"], f"reg: unknown {r.name!r}; allowed: {', '.join(_ALLOWED['reg'])}")
+    _require(r.weight >= 0, f"reg.weight: must be >= 0, got {r.weight}")
+    _require(r.schedule in ("constant", "step", "repeat"), f"reg.schedule: must be one of constant, step, repeat; got {r.schedule!r}")
+    _require(0.0 <= r.start_frac <= 1.0, f"reg.start_frac: must lie in [0, 1], got {r.start_frac}")
+    _require(r.cycles > 0, f"reg.cycles: must be > 0, got {r.cycles}")
+    _require(r.hinge_c > 0, f"reg.hinge_c: must be > 0, got {r.hinge_c}")
+    _require(r.steps > 0, f"reg.steps: must be > 0, got {r.steps}")
+    _require(r.step_size is None or r.step_size > 0, f"reg.step_size: must be > 0, got {r.step_size}")
+    _require(r.eps is None or r.eps > 0, f"reg.eps: must be > 0, got {r.eps}")
 
 
 _DIRECTORS = {"paad": "qmix", "atsa": "sdor"}

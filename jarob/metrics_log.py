@@ -10,7 +10,10 @@ class MetricsLog:
     def __init__(self, run_dir: str, columns: list[str], tensorboard: bool):
         self.path = os.path.join(run_dir, "metrics.csv")
         self.columns = columns
-        if not os.path.exists(self.path):
+        if os.path.exists(self.path):  # a resumed run keeps the columns it was started with
+            with open(self.path, newline="") as f:
+                self.columns = next(csv.reader(f), None) or columns
+        else:
             with open(self.path, "w", newline="") as f:
                 csv.writer(f).writerow(columns)
         self._tb = None
@@ -33,7 +36,7 @@ class MetricsLog:
 
     def write(self, rows: list[dict], step: int) -> None:
         with open(self.path, "a", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=self.columns)
+            w = csv.DictWriter(f, fieldnames=self.columns, extrasaction="ignore")
             w.writerows(rows)
         if self._tb is not None:
             for row in rows:

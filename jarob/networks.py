@@ -34,7 +34,7 @@ def agent_inputs(obs: jax.Array, last_action: jax.Array, num_actions: int) -> ja
 def unroll(params, h0: jax.Array, xs: jax.Array, firsts: jax.Array):
     """Run an RNNAgent with parameters `params` over time (leading axis of xs [T, ..., D]),
     zeroing the hidden state where firsts [T, ...] marks the first step of an episode. Returns
-    Q [T, ..., A] and the last hidden state.
+    Q [T, ..., A] and the hidden states after every step [T, ..., H].
 
     Computes what stepping `RNNAgent.apply` would (up to float rounding), faster: the input layers
     act on all T steps at once, and the recurrence is `gru_scan`, whose backward pass is written
@@ -46,15 +46,20 @@ def unroll(params, h0: jax.Array, xs: jax.Array, firsts: jax.Array):
     gi = tuple(x @ g[k]["kernel"] + g[k]["bias"] for k in ("ir", "iz", "in"))
     w_h = tuple(g[k]["kernel"] for k in ("hr", "hz", "hn"))
     hs = gru_scan(gi, firsts, h0, w_h, g["hn"]["bias"])
-    return hs @ p["fc_out"]["kernel"] + p["fc_out"]["bias"], hs[-1]
+    return hs @ p["fc_out"]["kernel"] + p["fc_out"]["bias"], hs
 
 
-def unroll_sequence(params, h0: jax.Array, seq, num_actions: int) -> jax.Array:
+def unroll_sequence(params, h0: jax.Array, seq, num_actions: int, with_context: bool = False):
     """Utilities along stored sequences (jarob.sequence.Sequence), time-major: seq leaves are
-    [T(+1), B, ...], h0 [B, N, H] the context before the first step; returns Q [T+1, B, N, A]."""
+    [T(+1), B, ...], h0 [B, N, H] the context before the first step; returns Q [T+1, B, N, A]
+    and, `with_context`, also the hidden state each step starts from [T+1, B, N, H] (before the
+    reset at an episode's first step)."""
     xs = agent_inputs(seq.obs, seq.last_action, num_actions)
     firsts = jnp.broadcast_to(seq.first[..., None], seq.last_action.shape)
-    return unroll(params, h0, xs, firsts)[0]
+    q, hs = unroll(params, h0, xs, firsts)
+    if not with_context:
+        return q
+    return q, jnp.concatenate([h0[None], hs[:-1]], axis=0)
 
 
 def _gru_step(h, gi, first, w_h, b_hn):

@@ -27,6 +27,7 @@ _METRIC_COLUMNS = ["chunk", "seed", "env_steps", "wall_s", "sps"] + [
     "q_tot",
     "grad_norm",
     "adv_loss",
+    "reg_loss",
     "train_episodes",
     "train_return",
     "train_win_rate",

@@ -45,6 +45,7 @@ class ChunkMetrics:
     q_tot: jax.Array
     grad_norm: jax.Array
     adv_loss: jax.Array  # a learned adversary's TD loss (0 otherwise)
+    reg_loss: jax.Array  # the team's regularizer R, before its weight (0 without one)
     train_episodes: jax.Array
     train_return: jax.Array
     train_win_rate: jax.Array
@@ -67,7 +68,7 @@ class Trainer:
         self.train_team = train_team
         self.env = envs.make(cfg.env.name)
         total_updates = cfg.total_iterations * cfg.alg.updates_per_rollout
-        self.learner = ValueDecomposition(cfg.alg, self.env, total_updates)
+        self.learner = ValueDecomposition(cfg.alg, self.env, total_updates, cfg.reg, cfg.env.eps)
         # The adversary the team trains against (none: clean observations).
         layout = (cfg.alg.num_envs, cfg.alg.rollout_len, cfg.total_iterations)
         self.adversary = None if cfg.adv.name == "none" else adversaries.make(cfg.adv, self.env, cfg.env.eps, layout)
@@ -108,13 +109,13 @@ class Trainer:
         actor, seqs, records, carry0 = collect(self.env, self.learner, agent, state.actor, k_collect, eps, a.rollout_len, self.adversary, state.adversary)
         env_steps = state.env_steps + a.num_envs * a.rollout_len
         zero = jnp.zeros(())
-        learner_state, buf, m = state.learner, state.buffer, {"loss": zero, "q_tot": zero, "grad_norm": zero}
+        learner_state, buf, m = state.learner, state.buffer, {"loss": zero, "q_tot": zero, "grad_norm": zero, "reg": zero}
         if self.train_team:
             slot, size = replay.ring_position(index, a.num_envs, a.buffer_size)
             buf = replay.write(state.buffer, seqs, slot)
 
             def update(learner_state, k):
-                return self.learner.update(learner_state, replay.sample(buf, k, a.batch_size, size))
+                return self.learner.update(learner_state, replay.sample(buf, k, a.batch_size, size), key=jax.random.fold_in(k, 1))
 
             learner_state, m = jax.lax.scan(update, state.learner, jax.random.split(k_update, a.updates_per_rollout))
         adv_state, adv_m = state.adversary, {"adv_loss": zero}
@@ -126,6 +127,7 @@ class Trainer:
             "q_tot": jnp.mean(m["q_tot"]),
             "grad_norm": jnp.mean(m["grad_norm"]),
             "adv_loss": adv_m["adv_loss"],
+            "reg_loss": jnp.mean(m.get("reg", zero)),
             "episodes": jnp.sum(done),
             "wins": jnp.sum(records.won & done),
             "return": jnp.sum(jnp.where(done, records.ep_return, 0.0)),
@@ -137,7 +139,7 @@ class Trainer:
         """Iterations first_iteration .. first_iteration + num_iterations - 1, then a greedy
         evaluation. Both counts are traced and unbatched (in_axes None under vmap): one compiled
         program serves every chunk. Returns (state, ChunkMetrics)."""
-        zero = {k: jnp.zeros(()) for k in ("loss", "q_tot", "grad_norm", "adv_loss", "episodes", "wins", "return")}
+        zero = {k: jnp.zeros(()) for k in ("loss", "q_tot", "grad_norm", "adv_loss", "reg_loss", "episodes", "wins", "return")}
 
         def body(i, carry):
             s, acc = carry
@@ -157,6 +159,7 @@ class Trainer:
             q_tot=acc["q_tot"] / n,
             grad_norm=acc["grad_norm"] / n,
             adv_loss=acc["adv_loss"] / n,
+            reg_loss=acc["reg_loss"] / n,
             train_episodes=acc["episodes"],
             train_return=acc["return"] / episodes,
             train_win_rate=acc["wins"] / episodes,

@@ -77,5 +77,4 @@ class ObservationAdversary:
 
     def random_start(self, key: jax.Array, obs: jax.Array, eps: jax.Array) -> jax.Array:
         """A uniform point of B_eps(obs) ∩ valid range (perturbable features only)."""
-        noise = jax.random.uniform(key, obs.shape, obs.dtype, -1.0, 1.0) * eps
-        return self.spec.project(obs, obs + noise, eps)
+        return self.spec.random_point(key, obs, eps)

@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from jarob.adversaries.base import ObservationAdversary, TeamView, team_log_policy
+from jarob.ascent import sign_ascent
 from jarob.ops import masked_argmax, take
 
 
@@ -40,15 +41,10 @@ def pgd_attack(
     else:
         label, sign = target, -1.0
 
-    def ce(x):
-        return -jnp.sum(take(team_log_policy(q_fn(x), avail, temperature), label))
+    def objective(x):  # ascended: +CE untargeted, -CE targeted
+        return -sign * jnp.sum(take(team_log_policy(q_fn(x), avail, temperature), label))
 
-    def body(_, x):
-        g = jax.grad(ce)(x)
-        return project(obs, x + sign * step_size * jnp.sign(g))
-
-    x0 = obs if start is None else start
-    return jax.lax.fori_loop(0, steps, body, x0)
+    return sign_ascent(objective, obs, project, steps=steps, step_size=step_size, start=start)
 
 
 def configured_pgd(adversary: ObservationAdversary, adv_state, obs: jax.Array, view: TeamView, *, target=None, start=None) -> jax.Array:

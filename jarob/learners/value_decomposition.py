@@ -2,7 +2,9 @@
 
 Q_tot = mixer(Q_1(tau_1, a_1), ..., Q_N(tau_N, a_N); s) is regressed onto Q(lambda) targets
 built with double Q-learning (online argmax among available actions, target-network value)
-and a periodically copied target network. VDN and QMIX differ only in the mixer.
+and a periodically copied target network. VDN and QMIX differ only in the mixer. An optional
+adversarial regularizer of the utilities (PR, PR-REP, ERNIE; `jarob.learners.regularizers`)
+is added to the TD loss with its scheduled weight.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from jarob.config import AlgConfig
+from jarob.config import AlgConfig, RegConfig
 from jarob.envs import MarlEnv
 from jarob.learners.mixers import QMixer, VDNMixer
 from jarob.learners.optim import clipped_adam, hard_target_update
+from jarob.learners.regularizers import ernie_regularizer, pr_regularizer, regularizer_weight
 from jarob.learners.targets import lambda_returns
 from jarob.networks import RNNAgent, agent_inputs, unroll_sequence
 from jarob.ops import masked_argmax, take, weighted_mean
@@ -34,8 +37,14 @@ class LearnerState:
 class ValueDecomposition:
     """Pure functions of one VDN/QMIX learner; holds only static configuration."""
 
-    def __init__(self, cfg: AlgConfig, env: MarlEnv, total_updates: int = 1):
+    def __init__(self, cfg: AlgConfig, env: MarlEnv, total_updates: int = 1, reg: RegConfig | None = None, eps: float | None = None):
+        """`reg`: the regularizer (None or name none: plain TD); its ball's radius is reg.eps,
+        else `eps`, else the env's default budget."""
         self.cfg = cfg
+        self.total_updates = total_updates
+        self.reg = reg if reg is not None and reg.name != "none" else None
+        self.spec = env.perturbation
+        self.reg_eps = None if self.reg is None else next(e for e in (self.reg.eps, eps, env.default_eps) if e is not None)
         self.num_agents = env.num_agents
         self.num_actions = env.num_actions
         self.obs_dim = env.obs_dim
@@ -84,22 +93,51 @@ class ValueDecomposition:
         rewards = seq.reward * self.cfg.reward_scale
         return lambda_returns(rewards, seq.done, v_next, self.cfg.gamma, self.cfg.td_lambda)
 
-    def loss(self, params, target_params, seq: Sequence, weights=None):
-        """Mean squared TD error of Q_tot over every stored transition (time-major batch);
+    def regularizer(self, agent_params, context: jax.Array, seq: Sequence, key: jax.Array) -> jax.Array:
+        """R per transition [T, B] at each stored step's observation, the agent stepped from the
+        hidden state `context` [T, B, N, H] the sequence reaches before that step."""
+        r, eps = self.reg, self.reg_eps
+        obs, avail = seq.obs[:-1], seq.avail[:-1]
+
+        def q_fn(o):
+            return self.step_q(agent_params, context, o, seq.last_action[:-1], seq.first[:-1])[1]
+
+        def project(clean, x):
+            return self.spec.project(clean, x, eps)
+
+        step_size = 2.5 * eps / r.steps if r.step_size is None else r.step_size
+        if r.name == "ernie":
+            start = self.spec.random_point(key, obs, eps)
+            return ernie_regularizer(q_fn, obs, avail, project, start, self.spec.mask, steps=r.steps, step_size=step_size, stackelberg=r.stackelberg)
+        return pr_regularizer(q_fn, obs, avail, project, c=r.hinge_c, steps=r.steps, step_size=step_size)
+
+    def loss(self, params, target_params, seq: Sequence, weights=None, key=None, reg_weight=0.0):
+        """Mean squared TD error of Q_tot over every stored transition (time-major batch) plus
+        reg_weight times the regularizer's mean (when configured; `key` for its random start);
         `weights` [T, B] (optional) weighs the transitions (a director learns only from the
         steps it attacked)."""
-        q = self.unroll_q(params["agent"], seq)
+        if self.reg is None:
+            q = self.unroll_q(params["agent"], seq)
+        else:
+            q, context = unroll_sequence(params["agent"], seq.hidden, seq, self.num_actions, with_context=True)
         q_tot = self.mixer.apply(params["mixer"], take(q[:-1], seq.action), seq.state[:-1])
         targets = jax.lax.stop_gradient(self.td_targets(q, target_params, seq))
-        loss = weighted_mean((q_tot - targets) ** 2, weights)
-        return loss, {"loss": loss, "q_tot": jnp.mean(q_tot), "target": jnp.mean(targets)}
+        td = weighted_mean((q_tot - targets) ** 2, weights)
+        metrics = {"loss": td, "q_tot": jnp.mean(q_tot), "target": jnp.mean(targets)}
+        if self.reg is None:
+            return td, metrics
+        r = weighted_mean(self.regularizer(params["agent"], jax.lax.stop_gradient(context[:-1]), seq, key), weights)
+        metrics.update(reg=r, reg_weight=reg_weight)
+        return td + reg_weight * r, metrics
 
-    def update(self, state: LearnerState, batch: Sequence, weights=None):
-        """One gradient step on a batch-major batch of sequences (`weights` [B, T] optional);
-        hard target copy every `target_update_every` steps."""
+    def update(self, state: LearnerState, batch: Sequence, weights=None, key=None):
+        """One gradient step on a batch-major batch of sequences (`weights` [B, T] optional;
+        `key` for a regularizer's random start); hard target copy every `target_update_every`
+        steps. The regularizer's weight follows its schedule in updates / total_updates."""
         seq = batch.time_major()
         weights = None if weights is None else jnp.swapaxes(weights, 0, 1)
-        grads, metrics = jax.grad(self.loss, has_aux=True)(state.params, state.target_params, seq, weights)
+        reg_weight = 0.0 if self.reg is None else regularizer_weight(self.reg, state.updates / self.total_updates)
+        grads, metrics = jax.grad(self.loss, has_aux=True)(state.params, state.target_params, seq, weights, key, reg_weight)
         updates, opt_state = self.tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         n = state.updates + 1

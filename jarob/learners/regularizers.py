@@ -1,0 +1,87 @@
+"""Adversarial regularizers of the team's utilities, added to its TD loss (DESIGN.md section 4).
+
+Both act on one step of the recurrent agent: Q_i(h_i, o~_i) with h_i the hidden state the stored
+sequence reaches before that step (held constant), so o~ is a perturbation of that step's
+observation only. Each R is a sum over agents, averaged over the stored transitions (per sample,
+not on a batch sum).
+
+- PR (`qmix_state_adversarial_robustness.txt` eqs. 4-6, SA-DQN's hinge):
+      R = sum_i max(max_{a != a*_i} Q_i(o~_i, a) - Q_i(o~_i, a*_i), -c),
+  a*_i the greedy available action on the clean o_i and o~ the point of B_eps(o) that K signed
+  gradient steps find for the same margin (o~ is then a constant). loss = TD + mu R.
+- PR-REP: PR whose mu ramps from 0 to its maximum `cycles` times over training.
+- ERNIE (`ernie_adversarial_regularization.txt` eqs. 2-4): R = D(Q(o + delta^K), Q(o)), D the
+  squared l2 distance over the available actions, delta^K from K projected gradient-ascent steps
+  on D from a uniform random start in B_eps (D's gradient vanishes at delta = 0). Each step moves
+  along grad / max|grad| (a differentiable l_inf-steepest direction, unlike sign()). Plain ERNIE
+  holds delta^K constant; Stackelberg ERNIE differentiates through the K steps (eq. 4: the
+  leader-follower term d delta^K / d theta). loss = TD + lambda R.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from jarob.ascent import sign_ascent
+from jarob.ops import NEG_INF, masked_argmax, take
+
+
+def regularizer_weight(cfg, frac: jax.Array) -> jax.Array:
+    """mu (or lambda) at training progress frac in [0, 1]: `constant` = weight; `step` = 0 before
+    start_frac, weight after (PR); `repeat` = a ramp 0 -> weight repeated `cycles` times (PR-REP)."""
+    if cfg.schedule == "step":
+        return jnp.where(frac >= cfg.start_frac, cfg.weight, 0.0)
+    if cfg.schedule == "repeat":
+        return cfg.weight * jnp.mod(frac * cfg.cycles, 1.0)
+    return jnp.asarray(cfg.weight, jnp.float32)
+
+
+def hinge_margin(q: jax.Array, avail: jax.Array, best: jax.Array, c: float) -> jax.Array:
+    """max(max_{a != best, available} Q(a) - Q(best), -c) per agent [...] (PR eq. 5's summand);
+    -c when no other action is available."""
+    others = avail & (jnp.arange(q.shape[-1]) != best[..., None])
+    runner_up = jnp.max(jnp.where(others, q, NEG_INF), axis=-1)
+    return jnp.maximum(runner_up - take(q, best), -c)
+
+
+def pr_regularizer(q_fn, obs: jax.Array, avail: jax.Array, project, *, c: float, steps: int, step_size, start=None) -> jax.Array:
+    """PR's R per sample [...] (eq. 5): the summed hinge margins at o~ (found by `steps` signed
+    ascent steps on the margin inside the ball, `project(clean, x)`; gradient stopped), with a*
+    greedy on the clean obs [..., N, O]. `q_fn(obs) -> Q [..., N, A]`."""
+    best = masked_argmax(jax.lax.stop_gradient(q_fn(obs)), avail)
+
+    def margin(x):
+        return jnp.sum(hinge_margin(q_fn(x), avail, best, c))
+
+    adv = jax.lax.stop_gradient(sign_ascent(margin, obs, project, steps=steps, step_size=step_size, start=start))
+    return jnp.sum(hinge_margin(q_fn(adv), avail, best, c), axis=-1)
+
+
+def ernie_distance(q_perturbed: jax.Array, q_clean: jax.Array, avail: jax.Array) -> jax.Array:
+    """D = sum over available actions of (Q(o + delta, a) - Q(o, a))^2, per agent [...]."""
+    return jnp.sum(jnp.where(avail, (q_perturbed - q_clean) ** 2, 0.0), axis=-1)
+
+
+def ernie_perturbation(q_fn, obs: jax.Array, avail: jax.Array, project, start: jax.Array, mask, *, steps: int, step_size) -> jax.Array:
+    """o + delta^K (ERNIE eq. 4): `steps` steps x <- project(obs, x + step_size * g / max|g|),
+    g = grad_x sum D(Q(x), Q(obs)), from `start`; max|g| per agent's observation over the
+    perturbable features `mask` [O]. Differentiable in the parameters behind `q_fn` (the
+    Stackelberg gradient flows through it)."""
+    q_clean = q_fn(obs)
+
+    def body(_, x):
+        g = jax.grad(lambda y: jnp.sum(ernie_distance(q_fn(y), q_clean, avail)))(x)
+        scale = jnp.maximum(jnp.max(jnp.where(mask, jnp.abs(g), 0.0), axis=-1, keepdims=True), 1e-12)
+        return project(obs, x + step_size * g / scale)
+
+    return jax.lax.fori_loop(0, steps, body, start)
+
+
+def ernie_regularizer(q_fn, obs: jax.Array, avail: jax.Array, project, start: jax.Array, mask, *, steps: int, step_size, stackelberg: bool) -> jax.Array:
+    """ERNIE's R per sample [...] (eq. 2 / eq. 4): sum over agents of D(Q(o + delta^K), Q(o));
+    `stackelberg` keeps the gradient through delta^K, otherwise it is held constant."""
+    x = ernie_perturbation(q_fn, obs, avail, project, start, mask, steps=steps, step_size=step_size)
+    if not stackelberg:
+        x = jax.lax.stop_gradient(x)
+    return jnp.sum(ernie_distance(q_fn(x), q_fn(obs), avail), axis=-1)

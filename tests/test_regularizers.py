@@ -1,0 +1,139 @@
+"""PR, PR-REP and ERNIE: hand-computed values on tiny utilities, the Stackelberg gradient against
+finite differences, the schedules, and the regularized team learner."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jarob.config import ConfigError, load_config
+from jarob.learners.regularizers import ernie_distance, ernie_regularizer, hinge_margin, pr_regularizer, regularizer_weight
+
+
+def _box(lo=0.0, hi=1.0, eps=0.1):
+    """proj(clean, x) onto B_eps(clean) ∩ [lo, hi]."""
+    return lambda clean, x: jnp.clip(x, jnp.maximum(clean - eps, lo), jnp.minimum(clean + eps, hi))
+
+
+def test_hinge_margin_hand_computed():
+    q = jnp.array([[1.0, 3.0, 2.0, 9.0], [0.0, 5.0, 1.0, 1.0]])
+    avail = jnp.array([[True, True, True, False], [False, True, False, False]])
+    best = jnp.array([1, 1])
+    # agent 0: runner-up among available others = 2 -> 2 - 3 = -1 (action 3 is masked);
+    # agent 1: no other available action -> the floor -c.
+    np.testing.assert_allclose(hinge_margin(q, avail, best, 10.0), [-1.0, -10.0])
+    np.testing.assert_allclose(hinge_margin(q, avail, best, 0.5), [-0.5, -0.5])
+
+
+def test_pr_regularizer_hand_computed():
+    """Q(x) = (x, -x) on one feature: a* = 0 at x = 0.5; the margin -2x grows as x falls, so
+    the ascent lands on 0.5 - eps = 0.4 and R = max(-0.8, -c) per agent."""
+    q_fn = lambda x: jnp.concatenate([x, -x], axis=-1)  # noqa: E731
+    obs = jnp.full((2, 1), 0.5)  # two agents
+    avail = jnp.ones((2, 2), bool)
+    r = pr_regularizer(q_fn, obs, avail, _box(eps=0.1), c=10.0, steps=2, step_size=0.25)
+    np.testing.assert_allclose(r, -1.6, rtol=1e-6)  # two agents x -0.8
+    r = pr_regularizer(q_fn, obs, avail, _box(eps=0.1), c=0.5, steps=2, step_size=0.25)
+    np.testing.assert_allclose(r, -1.0, rtol=1e-6)  # the floor: two agents x -0.5
+
+
+def test_pr_regularizer_gradient_stops_at_the_perturbed_point():
+    """d R / d theta only through Q(o~): for Q = theta * (x, -x), R = theta * (-2 x~)."""
+    obs = jnp.full((1, 1), 0.5)
+    avail = jnp.ones((1, 2), bool)
+
+    def r(theta):
+        return pr_regularizer(lambda x: theta * jnp.concatenate([x, -x], -1), obs, avail, _box(eps=0.1), c=10.0, steps=1, step_size=0.1)
+
+    np.testing.assert_allclose(jax.grad(r)(1.0), -0.8, rtol=1e-6)
+
+
+def test_ernie_distance_and_regularizer_hand_computed():
+    q0 = jnp.array([[1.0, 2.0, 3.0]])
+    q1 = jnp.array([[1.5, 0.0, 30.0]])
+    avail = jnp.array([[True, True, False]])
+    np.testing.assert_allclose(ernie_distance(q1, q0, avail), [0.25 + 4.0])
+    # Q(x) = x * w: D(x) = (x - o)^2 |w|^2 on the available actions; ascent reaches the ball's
+    # edge, so R = eps^2 |w|^2 = 0.01 * (1 + 4).
+    w = jnp.array([1.0, -2.0, 7.0])
+    q_fn = lambda x: x * w  # noqa: E731
+    obs = jnp.full((1, 1), 0.5)
+    start = obs + 0.02
+    for stackelberg in (False, True):
+        r = ernie_regularizer(q_fn, obs, jnp.array([[True, True, False]]), _box(eps=0.1), start, jnp.ones(1, bool), steps=3, step_size=0.05, stackelberg=stackelberg)
+        np.testing.assert_allclose(r, [0.05], rtol=1e-5)
+
+
+def _tiny_ernie(stackelberg):
+    """R(theta) for Q(x) = tanh(theta_0 x + theta_1) * (1, -2) + theta_2 x^2 on 3 features, K = 2
+    steps inside a ball large enough that the projection is inactive."""
+    obs = jnp.array([[0.1, -0.2, 0.3]])
+    avail = jnp.ones((1, 2), bool)
+    start = obs + jnp.array([[0.01, 0.02, -0.015]])
+
+    def q_fn_of(theta):
+        def q_fn(x):
+            h = jnp.tanh(x @ theta[:3] + theta[3])[..., None] * jnp.array([1.0, -2.0])
+            return h + theta[4] * jnp.sum(x**2, -1, keepdims=True) * jnp.array([0.5, 1.0])
+
+        return q_fn
+
+    def r(theta):
+        return jnp.sum(ernie_regularizer(q_fn_of(theta), obs, avail, _box(-10.0, 10.0, eps=5.0), start, jnp.ones(3, bool), steps=2, step_size=0.05, stackelberg=stackelberg))
+
+    return r
+
+
+def test_stackelberg_gradient_matches_finite_differences():
+    theta = np.array([0.7, -0.4, 1.1, 0.2, 0.3], np.float64)
+    with jax.enable_x64(True):
+        r_st = _tiny_ernie(True)
+        g = np.asarray(jax.grad(r_st)(jnp.asarray(theta)))
+        g_plain = np.asarray(jax.grad(_tiny_ernie(False))(jnp.asarray(theta)))
+        h = 1e-6
+        fd = np.array([(float(r_st(jnp.asarray(theta + h * e))) - float(r_st(jnp.asarray(theta - h * e)))) / (2 * h) for e in np.eye(5)])
+    np.testing.assert_allclose(g, fd, rtol=1e-5, atol=1e-9)
+    # The plain variant drops the leader-follower term, so it misses the total derivative.
+    assert np.max(np.abs(g_plain - fd)) > 1e-3 * np.max(np.abs(fd))
+
+
+def test_schedules():
+    cfg = load_config(["reg=pr"]).reg
+    assert float(regularizer_weight(cfg, 0.49)) == 0.0 and float(regularizer_weight(cfg, 0.5)) == pytest.approx(0.1)
+    rep = load_config(["reg=pr_rep"]).reg  # ramps 0 -> 0.1 three times
+    np.testing.assert_allclose([float(regularizer_weight(rep, f)) for f in (0.0, 1 / 6, 0.3, 1 / 3 + 1e-6, 0.5)], [0.0, 0.05, 0.09, 0.0, 0.05], atol=1e-5)
+    ernie = load_config(["reg=ernie"]).reg
+    assert float(regularizer_weight(ernie, 0.0)) == float(regularizer_weight(ernie, 0.9)) == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("overrides, message", [(["reg=foo"], "reg: unknown 'foo'"), (["reg=pr", "reg.steps=0"], "reg.steps: must be > 0"), (["reg=pr", "reg.schedule=cosine"], "reg.schedule")])
+def test_bad_regularizer_config(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(overrides)
+
+
+@pytest.mark.parametrize("reg", ["pr", "ernie"])
+def test_regularized_learner_on_stored_sequences(reg):
+    """The per-step utilities at the stored context equal the unrolled ones; the loss is TD +
+    weight * R; R's gradient reaches the agent but not the mixer."""
+    from jarob.trainer import Trainer
+
+    from conftest import TINY
+
+    cfg = load_config(TINY + [f"reg={reg}", "reg.schedule=constant"])
+    tr = Trainer(cfg)
+    state, _ = jax.jit(tr.iteration)(tr.init(jax.random.PRNGKey(0)), jnp.int32(0))
+    seq = jax.tree.map(lambda x: x[:4], state.buffer).time_major()
+    lrn, params = tr.learner, state.learner.params
+    from jarob.networks import unroll_sequence
+
+    q, context = unroll_sequence(params["agent"], seq.hidden, seq, lrn.num_actions, with_context=True)
+    _, q_step = lrn.step_q(params["agent"], context[:-1], seq.obs[:-1], seq.last_action[:-1], seq.first[:-1])
+    np.testing.assert_allclose(q_step, q[:-1], rtol=1e-4, atol=1e-5)
+
+    key = jax.random.PRNGKey(1)
+    total, m = lrn.loss(params, state.learner.target_params, seq, None, key, 0.1)
+    np.testing.assert_allclose(float(total), float(m["loss"]) + 0.1 * float(m["reg"]), rtol=1e-5)
+    g = jax.grad(lambda p: lrn.loss(p, state.learner.target_params, seq, None, key, 1.0)[0] - lrn.loss(p, state.learner.target_params, seq, None, key, 0.0)[0])(params)
+    assert max(float(jnp.max(jnp.abs(x))) for x in jax.tree.leaves(g["agent"])) > 0
+    assert max(float(jnp.max(jnp.abs(x))) for x in jax.tree.leaves(g["mixer"])) == 0
