@@ -2,12 +2,13 @@
 
     python benchmarks/smax_3m_table1.py [--algs qmix,vdn] [--out benchmarks/results_table1]
         [--noadv-steps 2000000] [--robust-steps 3000000] [--attack-steps 500000]
-        [--rows NoAdv,RN,FGSM,PAAD,ATSA,ATSA-k0] [--skip-train]
+        [--rows NoAdv,RN,FGSM,PAAD,PR,PR-REP,ERNIE,ERNIE-plain,ATSA,ATSA-k0]
 
 For every learner (QMIX, VDN), 3 seeds each:
 1. trains the rows through `python -m jarob.train`: NoAdv (adv=none), RN (adv=rn), FGSM
-   (adv=fgsm), PAAD (adv=paad), ATSA (adv=atsa) and the SDor-STor ablation ATSA-k0
-   (adv=atsa adv.director.kappa=0);
+   (adv=fgsm), PAAD (adv=paad), the regularized rows PR (reg=pr), PR-REP (reg=pr_rep), ERNIE
+   (reg=ernie, Stackelberg) and ERNIE-plain (reg=ernie reg.stackelberg=false), ATSA (adv=atsa)
+   and the SDor-STor ablation ATSA-k0 (adv=atsa adv.director.kappa=0);
 2. trains a PAAD and an ATSA attacker against every row's team (`python -m jarob.attack`, seed i
    against seed i): the paad and atsa columns of a row use the attackers trained against it;
 3. evaluates every row against none, rn, fgsm, pgd (10 steps), paad and atsa at eps 0.25, 500
@@ -35,6 +36,10 @@ ROWS = {
     "RN": ["adv=rn"],
     "FGSM": ["adv=fgsm"],
     "PAAD": ["adv=paad"],
+    "PR": ["reg=pr"],
+    "PR-REP": ["reg=pr_rep"],
+    "ERNIE": ["reg=ernie"],
+    "ERNIE-plain": ["reg=ernie", "reg.stackelberg=false"],
     "ATSA": ["adv=atsa"],
     "ATSA-k0": ["adv=atsa", "adv.director.kappa=0"],
 }
@@ -60,6 +65,13 @@ def _cells(path: str, rename: dict) -> list:
         for r in csv.DictReader(f):
             out.append(Cell(r["team"], int(r["seed"]), rename.get(r["adversary"], r["adversary"]), float(r["eps"]), float(r["win_rate"]), float(r["return"]), float(r["length"])))
     return out
+
+
+def _final_spread(run_dir: str) -> float:
+    """Std over seeds of a training run's final greedy win rate (summary.json)."""
+    import numpy as np
+
+    return float(np.std(json.load(open(os.path.join(run_dir, "summary.json")))["final"]["win_rate"]))
 
 
 def table_for(alg: str, out: str, rows: list[str], args) -> tuple[dict, float]:
@@ -122,6 +134,16 @@ def main() -> int:
             if others:
                 figures[f"{alg}_atsa_avg_minus_best_other"], targets[f"{alg}_atsa_avg_minus_best_other"] = win("ATSA", "AVG") - max(others.values()), (">", 0.0)
                 detail[f"{alg}_atsa_avg_minus_best_other"] = ", ".join(f"{r} {v:.3f}" for r, v in others.items())
+        if "NoAdv" in rows:
+            for row in [r for r in ("PR", "PR-REP", "ERNIE", "ERNIE-plain") if r in rows]:
+                key = f"{alg}_{row.lower()}_minus_noadv_under_fgsm"
+                figures[key], targets[key] = win(row, "fgsm") - win("NoAdv", "fgsm"), (">", 0.0)
+                detail[key] = f"{row} {win(row, 'fgsm'):.3f} vs NoAdv {win('NoAdv', 'fgsm'):.3f} under fgsm; clean {win(row, 'none'):.3f}"
+        if "ERNIE" in rows and "ERNIE-plain" in rows:
+            spread = {r: _final_spread(os.path.join(args.out, alg, r)) for r in ("ERNIE", "ERNIE-plain")}
+            key = f"{alg}_ernie_final_win_rate_std_st_minus_plain"
+            figures[key], targets[key] = spread["ERNIE"] - spread["ERNIE-plain"], ("<=", 0.0)
+            detail[key] = f"std over seeds of the final greedy win rate: Stackelberg {spread['ERNIE']:.3f}, plain {spread['ERNIE-plain']:.3f}"
         if "ATSA-k0" in rows and "ATSA" in rows:
             detail[f"{alg}_atsa_avg"] = f"kappa=0 ablation AVG {win('ATSA-k0', 'AVG'):.3f}, clean {win('ATSA-k0', 'none'):.3f}"
         sps = {r: json.load(open(os.path.join(args.out, alg, r, "summary.json")))["sps"] for r in rows if r in ("NoAdv", "ATSA")}
