@@ -109,7 +109,7 @@ class Trainer:
         actor, seqs, records, carry0 = collect(self.env, self.learner, agent, state.actor, k_collect, eps, a.rollout_len, self.adversary, state.adversary)
         env_steps = state.env_steps + a.num_envs * a.rollout_len
         zero = jnp.zeros(())
-        learner_state, buf, m = state.learner, state.buffer, {"loss": zero, "q_tot": zero, "grad_norm": zero, "reg": zero}
+        learner_state, buf, m = state.learner, state.buffer, {"loss": zero, "q_tot": zero, "grad_norm": zero}
         if self.train_team:
             slot, size = replay.ring_position(index, a.num_envs, a.buffer_size)
             buf = replay.write(state.buffer, seqs, slot)

@@ -45,7 +45,7 @@ def hinge_margin(q: jax.Array, avail: jax.Array, best: jax.Array, c: float) -> j
     return jnp.maximum(runner_up - take(q, best), -c)
 
 
-def pr_regularizer(q_fn, obs: jax.Array, avail: jax.Array, project, *, c: float, steps: int, step_size, start=None) -> jax.Array:
+def pr_regularizer(q_fn, obs: jax.Array, avail: jax.Array, project, *, c: float, steps: int, step_size) -> jax.Array:
     """PR's R per sample [...] (eq. 5): the summed hinge margins at o~ (found by `steps` signed
     ascent steps on the margin inside the ball, `project(clean, x)`; gradient stopped), with a*
     greedy on the clean obs [..., N, O]. `q_fn(obs) -> Q [..., N, A]`."""
@@ -54,7 +54,7 @@ def pr_regularizer(q_fn, obs: jax.Array, avail: jax.Array, project, *, c: float,
     def margin(x):
         return jnp.sum(hinge_margin(q_fn(x), avail, best, c))
 
-    adv = jax.lax.stop_gradient(sign_ascent(margin, obs, project, steps=steps, step_size=step_size, start=start))
+    adv = jax.lax.stop_gradient(sign_ascent(margin, obs, project, steps=steps, step_size=step_size))
     return jnp.sum(hinge_margin(q_fn(adv), avail, best, c), axis=-1)
 
 
@@ -63,12 +63,11 @@ def ernie_distance(q_perturbed: jax.Array, q_clean: jax.Array, avail: jax.Array)
     return jnp.sum(jnp.where(avail, (q_perturbed - q_clean) ** 2, 0.0), axis=-1)
 
 
-def ernie_perturbation(q_fn, obs: jax.Array, avail: jax.Array, project, start: jax.Array, mask, *, steps: int, step_size) -> jax.Array:
+def ernie_perturbation(q_fn, obs: jax.Array, q_clean: jax.Array, avail: jax.Array, project, start: jax.Array, mask, *, steps: int, step_size) -> jax.Array:
     """o + delta^K (ERNIE eq. 4): `steps` steps x <- project(obs, x + step_size * g / max|g|),
-    g = grad_x sum D(Q(x), Q(obs)), from `start`; max|g| per agent's observation over the
-    perturbable features `mask` [O]. Differentiable in the parameters behind `q_fn` (the
-    Stackelberg gradient flows through it)."""
-    q_clean = q_fn(obs)
+    g = grad_x sum D(Q(x), q_clean), q_clean = Q(obs), from `start`; max|g| per agent's
+    observation over the perturbable features `mask` [O]. Differentiable in the parameters
+    behind `q_fn` and q_clean (the Stackelberg gradient flows through it)."""
 
     def body(_, x):
         g = jax.grad(lambda y: jnp.sum(ernie_distance(q_fn(y), q_clean, avail)))(x)
@@ -81,7 +80,8 @@ def ernie_perturbation(q_fn, obs: jax.Array, avail: jax.Array, project, start: j
 def ernie_regularizer(q_fn, obs: jax.Array, avail: jax.Array, project, start: jax.Array, mask, *, steps: int, step_size, stackelberg: bool) -> jax.Array:
     """ERNIE's R per sample [...] (eq. 2 / eq. 4): sum over agents of D(Q(o + delta^K), Q(o));
     `stackelberg` keeps the gradient through delta^K, otherwise it is held constant."""
-    x = ernie_perturbation(q_fn, obs, avail, project, start, mask, steps=steps, step_size=step_size)
+    q_clean = q_fn(obs)
+    x = ernie_perturbation(q_fn, obs, q_clean, avail, project, start, mask, steps=steps, step_size=step_size)
     if not stackelberg:
         x = jax.lax.stop_gradient(x)
-    return jnp.sum(ernie_distance(q_fn(x), q_fn(obs), avail), axis=-1)
+    return jnp.sum(ernie_distance(q_fn(x), q_clean, avail), axis=-1)

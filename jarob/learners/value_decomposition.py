@@ -127,7 +127,7 @@ class ValueDecomposition:
         if self.reg is None:
             return td, metrics
         r = weighted_mean(self.regularizer(params["agent"], jax.lax.stop_gradient(context[:-1]), seq, key), weights)
-        metrics.update(reg=r, reg_weight=reg_weight)
+        metrics["reg"] = r
         return td + reg_weight * r, metrics
 
     def update(self, state: LearnerState, batch: Sequence, weights=None, key=None):
