@@ -1,22 +1,27 @@
-"""ATSA's Table 1 on SMAX 3m (issue 4): robust-training rows x adversary columns, measured here.
+"""ATSA's Table 1 on SMAX 3m (issues 4 and 5): robust-training rows x adversary columns, measured here.
 
     python benchmarks/smax_3m_table1.py [--algs qmix,vdn] [--out benchmarks/results_table1]
         [--noadv-steps 2000000] [--robust-steps 3000000] [--attack-steps 500000]
-        [--rows NoAdv,RN,FGSM,PAAD,PR,PR-REP,ERNIE,ERNIE-plain,ATSA,ATSA-k0]
+        [--rows NoAdv,RN,FGSM,ATLA,PAAD,PR,PR-REP,ERNIE,ERNIE-plain,RAP,ATSA,ATSA-k0]
+        [--columns none,rn,fgsm,atla,paad,atsa]
 
 For every learner (QMIX, VDN), 3 seeds each:
 1. trains the rows through `python -m jarob.train`: NoAdv (adv=none), RN (adv=rn), FGSM
-   (adv=fgsm), PAAD (adv=paad), the regularized rows PR (reg=pr), PR-REP (reg=pr_rep), ERNIE
-   (reg=ernie, Stackelberg) and ERNIE-plain (reg=ernie reg.stackelberg=false), ATSA (adv=atsa)
-   and the SDor-STor ablation ATSA-k0 (adv=atsa adv.director.kappa=0);
-2. trains a PAAD and an ATSA attacker against every row's team (`python -m jarob.attack`, seed i
-   against seed i): the paad and atsa columns of a row use the attackers trained against it;
-3. evaluates every row against none, rn, fgsm, pgd (10 steps), paad and atsa at eps 0.25, 500
-   episodes per cell (`python -m jarob.evaluate`, one call per row), merges the cells and writes
-   the cross table (mean +- std over seeds, AVG, bold best, rank-sum test of ATSA against every
-   row) into out/<alg>/table/;
-and prints the issue's figures beside their targets. Existing run directories are reused (a
-run directory with a summary.json is not retrained), so an interrupted benchmark resumes.
+   (adv=fgsm), ATLA (adv=atla), PAAD (adv=paad), the regularized rows PR (reg=pr), PR-REP
+   (reg=pr_rep), ERNIE (reg=ernie, Stackelberg) and ERNIE-plain (reg=ernie
+   reg.stackelberg=false), RAP (adv=rap), ATSA (adv=atsa) and the SDor-STor ablation ATSA-k0
+   (adv=atsa adv.director.kappa=0);
+2. trains an ATLA, a PAAD and an ATSA attacker against every row's team (`python -m
+   jarob.attack`, seed i against seed i): the learned columns of a row use the attackers trained
+   against it;
+3. evaluates every row against none, rn, fgsm, pgd (10 steps) and the three learned attackers at
+   eps 0.25, 500 episodes per cell (`python -m jarob.evaluate`, one call per row), merges the
+   cells and writes the cross table over `--columns` (the paper's six by default; add pgd for
+   issue 4's) with mean +- std over seeds, AVG, bold best and the rank-sum test of ATSA against
+   every row into out/<alg>/table/;
+and prints the issues' figures beside their targets and the wall time. Existing run directories
+are reused (a run directory with a summary.json is not retrained), so an interrupted benchmark
+resumes.
 """
 
 from __future__ import annotations
@@ -35,16 +40,19 @@ ROWS = {
     "NoAdv": ["adv=none"],
     "RN": ["adv=rn"],
     "FGSM": ["adv=fgsm"],
+    "ATLA": ["adv=atla"],
     "PAAD": ["adv=paad"],
     "PR": ["reg=pr"],
     "PR-REP": ["reg=pr_rep"],
     "ERNIE": ["reg=ernie"],
     "ERNIE-plain": ["reg=ernie", "reg.stackelberg=false"],
+    "RAP": ["adv=rap"],
     "ATSA": ["adv=atsa"],
     "ATSA-k0": ["adv=atsa", "adv.director.kappa=0"],
 }
 STATIC = ["none", "rn", "fgsm", "pgd"]
-LEARNED = ["paad", "atsa"]
+LEARNED = ["atla", "paad", "atsa"]
+COLUMNS = ["none", "rn", "fgsm", "atla", "paad", "atsa"]
 
 
 def _run(module: str, run_dir: str, args: list[str]) -> None:
@@ -74,7 +82,7 @@ def _final_spread(run_dir: str) -> float:
     return float(np.std(json.load(open(os.path.join(run_dir, "summary.json")))["final"]["win_rate"]))
 
 
-def table_for(alg: str, out: str, rows: list[str], args) -> tuple[dict, float]:
+def table_for(alg: str, out: str, rows: list[str], columns: list[str], args) -> tuple[dict, float]:
     """Train, attack and evaluate one learner's rows; returns (the win-rate table, evaluation wall s)."""
     from jarob.report import write_report
 
@@ -87,17 +95,25 @@ def table_for(alg: str, out: str, rows: list[str], args) -> tuple[dict, float]:
             _run("jarob.attack", os.path.join(base, f"attack_{adv}_vs_{row}"), [f"victim={os.path.join(base, row)}", f"adv={adv}", f"total_steps={args.attack_steps}"])
     cells, eval_s = [], 0.0
     for row in rows:
-        attackers = [os.path.join(base, f"attack_{adv}_vs_{row}") for adv in LEARNED]
-        eval_out = os.path.join(base, f"eval_{row}")
-        cmd = [sys.executable, "-m", "jarob.evaluate", f"runs=[{os.path.join(base, row)}]", f"adversaries=[{','.join(STATIC + attackers)}]", "episodes=500", f"out={eval_out}", "progress=false"]
-        if not os.path.isfile(os.path.join(eval_out, "cells.csv")):
+        attackers = {os.path.join(base, f"attack_{adv}_vs_{row}"): adv for adv in LEARNED}
+        rename = {os.path.basename(a): adv for a, adv in attackers.items()}
+        # Cells of earlier evaluations of this row are reused; only missing columns are evaluated.
+        done = sorted(d for d in os.listdir(base) if (d == f"eval_{row}" or d.startswith(f"eval_{row}__")) and os.path.isfile(os.path.join(base, d, "cells.csv")))
+        row_cells = [c for d in done for c in _cells(os.path.join(base, d, "cells.csv"), rename)]
+        have = {c.adversary for c in row_cells}
+        missing = [a for a in STATIC + LEARNED if a not in have]
+        if missing:
+            names = [a if a in STATIC else next(p for p, v in attackers.items() if v == a) for a in missing]
+            eval_out = os.path.join(base, f"eval_{row}" if not done else f"eval_{row}__{'_'.join(missing)}")
+            cmd = [sys.executable, "-m", "jarob.evaluate", f"runs=[{os.path.join(base, row)}]", f"adversaries=[{','.join(names)}]", "episodes=500", f"out={eval_out}", "progress=false"]
             print("$", " ".join(cmd), flush=True)
             t0 = time.time()
             subprocess.run(cmd, check=True)
             eval_s += time.time() - t0
-        cells += _cells(os.path.join(eval_out, "cells.csv"), {os.path.basename(a): adv for a, adv in zip(attackers, LEARNED)})
+            row_cells += _cells(os.path.join(eval_out, "cells.csv"), rename)
+        cells += row_cells
     compare = "ATSA" if "ATSA" in rows else rows[0]
-    table = write_report(os.path.join(base, "table"), cells, rows, STATIC + LEARNED, 0.25, True, compare, "smax_3m", False)
+    table = write_report(os.path.join(base, "table"), cells, rows, columns, 0.25, True, compare, "smax_3m", False)
     print(open(os.path.join(base, "table", "table.md")).read())
     return table, eval_s
 
@@ -109,28 +125,34 @@ def main() -> int:
     ap.add_argument("--noadv-steps", type=int, default=2_000_000)
     ap.add_argument("--robust-steps", type=int, default=3_000_000)
     ap.add_argument("--attack-steps", type=int, default=500_000)
+    ap.add_argument("--columns", default=",".join(COLUMNS))
     ap.add_argument("--out", default="benchmarks/results_table1")
     args = ap.parse_args()
-    rows = args.rows.split(",")
-    unknown = [r for r in rows if r not in ROWS]
-    if unknown:
-        print(f"--rows: unknown {unknown[0]!r}; allowed: {', '.join(ROWS)}", file=sys.stderr)
-        return 2
+    rows, columns = args.rows.split(","), args.columns.split(",")
+    for flag, given, allowed in (("--rows", rows, list(ROWS)), ("--columns", columns, STATIC + LEARNED)):
+        unknown = [r for r in given if r not in allowed]
+        if unknown:
+            print(f"{flag}: unknown {unknown[0]!r}; allowed: {', '.join(allowed)}", file=sys.stderr)
+            return 2
+    start = time.time()
     figures, targets, detail = {}, {}, {}
     for alg in args.algs.split(","):
-        t, _ = table_for(alg, args.out, rows, args)
+        t, _ = table_for(alg, args.out, rows, columns, args)
         win = lambda row, col: t["rows"][row][col]["mean"]  # noqa: E731
         if "NoAdv" in rows:
-            for adv in LEARNED:
+            for adv in ("paad", "atsa"):
                 figures[f"{alg}_noadv_under_{adv}"], targets[f"{alg}_noadv_under_{adv}"] = win("NoAdv", adv), ("<", 0.10)
+            key = f"{alg}_noadv_under_atla_minus_paad"
+            figures[key], targets[key] = win("NoAdv", "atla") - win("NoAdv", "paad"), (">", 0.0)
+            detail[key] = f"NoAdv under atla {win('NoAdv', 'atla'):.3f}, under paad {win('NoAdv', 'paad'):.3f} (the paper: ATLA is the weaker attacker)"
         if "FGSM" in rows:
-            best = min(win("FGSM", adv) for adv in LEARNED)
+            best = min(win("FGSM", adv) for adv in ("paad", "atsa"))
             figures[f"{alg}_fgsm_team_learned_minus_fgsm"], targets[f"{alg}_fgsm_team_learned_minus_fgsm"] = best - win("FGSM", "fgsm"), ("<", -0.1)
             detail[f"{alg}_fgsm_team_learned_minus_fgsm"] = f"fgsm {win('FGSM', 'fgsm'):.3f}, paad {win('FGSM', 'paad'):.3f}, atsa {win('FGSM', 'atsa'):.3f}"
         if "ATSA" in rows:
             figures[f"{alg}_atsa_clean"], targets[f"{alg}_atsa_clean"] = win("ATSA", "none"), (">=", 0.9)
             figures[f"{alg}_atsa_avg"], targets[f"{alg}_atsa_avg"] = win("ATSA", "AVG"), (">=", 0.85)
-            others = {r: win(r, "AVG") for r in rows if r in ("NoAdv", "RN", "FGSM", "PAAD")}
+            others = {r: win(r, "AVG") for r in rows if r not in ("ATSA", "ATSA-k0")}
             if others:
                 figures[f"{alg}_atsa_avg_minus_best_other"], targets[f"{alg}_atsa_avg_minus_best_other"] = win("ATSA", "AVG") - max(others.values()), (">", 0.0)
                 detail[f"{alg}_atsa_avg_minus_best_other"] = ", ".join(f"{r} {v:.3f}" for r, v in others.items())
@@ -152,7 +174,7 @@ def main() -> int:
             detail[f"{alg}_atsa_sps_ratio"] = f"ATSA {sps['ATSA']:,.0f} vs NoAdv {sps['NoAdv']:,.0f} env steps/s, 3 seeds"
         for key in [k for k in figures if k.startswith(alg)]:
             detail.setdefault(key, "")
-    title = f"smax_3m, eps 0.25, 3 seeds; NoAdv {args.noadv_steps:,}, other rows {args.robust_steps:,}, attackers {args.attack_steps:,} env steps per seed"
+    title = f"smax_3m, eps 0.25, 3 seeds; NoAdv {args.noadv_steps:,}, other rows {args.robust_steps:,}, attackers {args.attack_steps:,} env steps per seed; columns {','.join(columns)}; wall {time.time() - start:,.0f} s"
     ok = report(title, figures, targets, detail, os.path.join(args.out, "figures.json"), {"rows": rows})
     return 0 if ok else 1
 

@@ -1,6 +1,6 @@
-"""python -m jarob.attack victim=<run_dir> adv=<paad|atsa> [total_steps=T] [run_dir=PATH] ...
+"""python -m jarob.attack victim=<run_dir> adv=<atla|paad|atsa|rap> [total_steps=T] [run_dir=PATH] ...
 
-Trains a learned attacker (a director adversary) against a frozen trained team: seed i of the
+Trains a learned attacker (ATLA, or a director adversary: PAAD, ATSA, a RAP population) against a frozen trained team: seed i of the
 attack run attacks seed i of the victim, all seeds in one jitted, vmapped program. The team acts
 greedily and does not learn; env, learner and seeds come from the victim's run. The run
 directory (config.yaml, metrics.csv whose eval columns are the victim's win rate under attack,
@@ -16,7 +16,7 @@ import os
 import sys
 
 USAGE = __doc__.strip().splitlines()[0]
-LEARNED = ("paad", "atsa")
+LEARNED = ("atla", "paad", "atsa", "rap")
 _FROM_VICTIM = ("env", "alg", "seeds")  # keys that come from the victim's run
 
 
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if any(a in ("-h", "--help") for a in args):
         print(USAGE)
-        print("Keys and defaults: configs/config.yaml, configs/adv/{paad,atsa}.yaml (see README.md).")
+        print("Keys and defaults: configs/config.yaml, configs/adv/{atla,paad,atsa,rap}.yaml (see README.md).")
         return 0
     from jarob.config import ConfigError
     from jarob.evaluation import EvaluationError

@@ -90,6 +90,26 @@ class DirectorConfig:
 
 
 @dataclass(frozen=True)
+class PPOConfig:
+    """ATLA's MAPPO observation adversary: a Gaussian policy over each agent's perturbation
+    (an MLP on the clean observation and the agent id), a centralized critic V(s), PPO-clip."""
+
+    hidden_dim: int  # width of the two hidden layers of the actor and of the critic
+    init_log_std: float  # initial log standard deviation of the pre-tanh Gaussian (state independent)
+    lr: float
+    lr_final: float
+    grad_clip: float
+    gamma: float
+    gae_lambda: float
+    reward_scale: float  # the adversary's reward is -r * reward_scale
+    clip: float  # PPO ratio clip
+    epochs: int  # passes over each rollout
+    minibatches: int  # per pass; must divide num_envs * rollout_len
+    value_coef: float
+    entropy_coef: float
+
+
+@dataclass(frozen=True)
 class AdvConfig:
     """The adversary the team trains against (and its attack settings)."""
 
@@ -100,7 +120,10 @@ class AdvConfig:
     random_start: bool
     targeted: bool
     attack_prob: float  # training mode: probability that an episode is attacked (test mode: always)
-    director: Optional[DirectorConfig]  # learned director adversaries only (paad, atsa)
+    alternate: int  # learned adversaries in training: iterations per phase, team and adversary learning in turn (team first); 0 = both every iteration
+    population: int  # rap: how many PAAD directors; each episode plays one drawn uniformly
+    director: Optional[DirectorConfig]  # learned director adversaries only (paad, atsa, rap)
+    ppo: Optional[PPOConfig]  # atla only
 
 
 @dataclass(frozen=True)
@@ -156,7 +179,7 @@ class TrainConfig:
 
 _ALLOWED = {
     "alg": ("qmix", "vdn"),
-    "adv": ("none", "rn", "fgsm", "pgd", "paad", "atsa"),
+    "adv": ("none", "rn", "fgsm", "pgd", "atla", "paad", "atsa", "rap"),
     "reg": ("none", "pr", "pr_rep", "ernie"),
 }
 
@@ -283,6 +306,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     _require(cfg.adv.step_size is None or cfg.adv.step_size > 0, f"adv.step_size: must be > 0, got {cfg.adv.step_size}")
     _require(cfg.seed >= 0, f"seed: must be >= 0, got {cfg.seed}")
     _validate_director(cfg.adv, a.num_envs)
+    _validate_ppo(cfg.adv, a.num_envs * a.rollout_len)
     _validate_regularizer(cfg.reg)
     _require(0.0 < a.team_ema <= 1.0, f"alg.team_ema: must lie in (0, 1], got {a.team_ema}")
     for key, v in {"alg.gamma": a.gamma, "alg.td_lambda": a.td_lambda, "alg.eps_start": a.eps_start, "alg.eps_end": a.eps_end, "solve_win_rate": cfg.solve_win_rate}.items():
@@ -308,7 +332,26 @@ def _validate_regularizer(r: RegConfig) -> None:
     _require(r.eps is None or r.eps > 0, f"reg.eps: must be > 0, got {r.eps}")
 
 
-_DIRECTORS = {"paad": "qmix", "atsa": "sdor"}
+_DIRECTORS = {"paad": "qmix", "atsa": "sdor", "rap": "qmix"}
+
+
+def _validate_ppo(adv: AdvConfig, samples: int) -> None:
+    p = adv.ppo
+    _require(adv.alternate >= 0, f"adv.alternate: must be >= 0, got {adv.alternate}")
+    _require(adv.population >= 1, f"adv.population: must be >= 1, got {adv.population}")
+    _require(adv.population == 1 or adv.name == "rap", f"adv.population: only rap has a population; set it to 1 for adv={adv.name}")
+    if adv.name != "atla":
+        _require(p is None, "adv.ppo: only atla has one; set it to null")
+        return
+    _require(p is not None, "adv.ppo: adv=atla needs its ppo settings")
+    _require(adv.attack_prob > 0.0, f"adv.attack_prob: a learned adversary learns from the episodes it attacks; must be > 0, got {adv.attack_prob}")
+    for k in ("hidden_dim", "lr", "lr_final", "grad_clip", "reward_scale", "clip", "epochs", "minibatches"):
+        _require(getattr(p, k) > 0, f"adv.ppo.{k}: must be > 0, got {getattr(p, k)}")
+    for k in ("gamma", "gae_lambda"):
+        _require(0.0 <= getattr(p, k) <= 1.0, f"adv.ppo.{k}: must lie in [0, 1], got {getattr(p, k)}")
+    for k in ("value_coef", "entropy_coef"):
+        _require(getattr(p, k) >= 0, f"adv.ppo.{k}: must be >= 0, got {getattr(p, k)}")
+    _require(samples % p.minibatches == 0, f"adv.ppo.minibatches: must divide alg.num_envs * alg.rollout_len ({samples}), got {p.minibatches}")
 
 
 def _validate_director(adv: AdvConfig, num_envs: int) -> None:

@@ -60,6 +60,13 @@ def seed_keys(base_seed: int, seeds: int) -> jax.Array:
     return jnp.stack([jax.random.fold_in(base, i) for i in range(seeds)])
 
 
+def _when(pred, learn, unchanged):
+    """learn(None) where `pred` holds, `unchanged` otherwise; a Python bool decides at trace time."""
+    if isinstance(pred, bool):
+        return learn(None) if pred else unchanged
+    return jax.lax.cond(pred, learn, lambda _: unchanged, None)
+
+
 class Trainer:
     """Static configuration plus the pure functions of one seed's training run."""
 
@@ -83,6 +90,19 @@ class Trainer:
         a = self.cfg.alg
         frac = jnp.clip(env_steps / a.eps_anneal_steps, 0.0, 1.0)
         return a.eps_start + frac * (a.eps_end - a.eps_start)
+
+    def turns(self, index: jax.Array):
+        """(the team learns, the adversary learns) at iteration `index`. Both every iteration,
+        unless `adv.alternate` > 0 splits training into phases of that many iterations in which
+        they learn in turn, the team first (ATLA's alternating training). In attack mode only the
+        adversary learns."""
+        every = self.cfg.adv.alternate
+        if not self.train_team:
+            return False, True
+        if not self.learned_adversary or every == 0:
+            return True, True
+        team = (index // every) % 2 == 0
+        return team, ~team
 
     def init(self, key: jax.Array, team=None) -> TrainState:
         """A fresh run; in attack mode `team` holds the victim's agent parameters."""
@@ -109,7 +129,8 @@ class Trainer:
         actor, seqs, records, carry0 = collect(self.env, self.learner, agent, state.actor, k_collect, eps, a.rollout_len, self.adversary, state.adversary)
         env_steps = state.env_steps + a.num_envs * a.rollout_len
         zero = jnp.zeros(())
-        learner_state, buf, m = state.learner, state.buffer, {"loss": zero, "q_tot": zero, "grad_norm": zero}
+        team_turn, adv_turn = self.turns(index)
+        learner_state, buf, m = state.learner, state.buffer, {"loss": zero, "q_tot": zero, "grad_norm": zero, "reg": zero}
         if self.train_team:
             slot, size = replay.ring_position(index, a.num_envs, a.buffer_size)
             buf = replay.write(state.buffer, seqs, slot)
@@ -117,17 +138,27 @@ class Trainer:
             def update(learner_state, k):
                 return self.learner.update(learner_state, replay.sample(buf, k, a.batch_size, size), key=jax.random.fold_in(k, 1))
 
-            learner_state, m = jax.lax.scan(update, state.learner, jax.random.split(k_update, a.updates_per_rollout))
+            def learn(_):
+                new, m = jax.lax.scan(update, state.learner, jax.random.split(k_update, a.updates_per_rollout))
+                return new, {k: jnp.mean(m.get(k, zero)) for k in ("loss", "q_tot", "grad_norm", "reg")}
+
+            learner_state, m = _when(team_turn, learn, (state.learner, m))
         adv_state, adv_m = state.adversary, {"adv_loss": zero}
         if self.learned_adversary:
-            adv_state, adv_m = self.adversary.update(state.adversary, records, carry0, actor, index, env_steps, k_adv)
+
+            def adv_learn(_):
+                return self.adversary.update(state.adversary, records, carry0, actor, index, env_steps, k_adv)
+
+            adv_state, adv_m = _when(adv_turn, adv_learn, (state.adversary, adv_m))
         done = records.done
         sums = {
-            "loss": jnp.mean(m["loss"]),
-            "q_tot": jnp.mean(m["q_tot"]),
-            "grad_norm": jnp.mean(m["grad_norm"]),
+            "loss": m["loss"],
+            "q_tot": m["q_tot"],
+            "grad_norm": m["grad_norm"],
             "adv_loss": adv_m["adv_loss"],
-            "reg_loss": jnp.mean(m.get("reg", zero)),
+            "reg_loss": m["reg"],
+            "team_turns": jnp.asarray(team_turn, jnp.float32),
+            "adv_turns": jnp.asarray(adv_turn, jnp.float32),
             "episodes": jnp.sum(done),
             "wins": jnp.sum(records.won & done),
             "return": jnp.sum(jnp.where(done, records.ep_return, 0.0)),
@@ -139,7 +170,7 @@ class Trainer:
         """Iterations first_iteration .. first_iteration + num_iterations - 1, then a greedy
         evaluation. Both counts are traced and unbatched (in_axes None under vmap): one compiled
         program serves every chunk. Returns (state, ChunkMetrics)."""
-        zero = {k: jnp.zeros(()) for k in ("loss", "q_tot", "grad_norm", "adv_loss", "reg_loss", "episodes", "wins", "return")}
+        zero = {k: jnp.zeros(()) for k in ("loss", "q_tot", "grad_norm", "adv_loss", "reg_loss", "team_turns", "adv_turns", "episodes", "wins", "return")}
 
         def body(i, carry):
             s, acc = carry
@@ -150,7 +181,8 @@ class Trainer:
         key, k_eval = jax.random.split(state.key)
         state = state.replace(key=key)
         ev = self._evaluate(state, k_eval, self.cfg.eval_episodes)
-        n = jnp.maximum(num_iterations, 1)
+        n = jnp.maximum(acc["team_turns"], 1)  # losses average over the iterations that learned
+        n_adv = jnp.maximum(acc["adv_turns"], 1)
         episodes = jnp.maximum(acc["episodes"], 1)
         metrics = ChunkMetrics(
             env_steps=state.env_steps,
@@ -158,7 +190,7 @@ class Trainer:
             loss=acc["loss"] / n,
             q_tot=acc["q_tot"] / n,
             grad_norm=acc["grad_norm"] / n,
-            adv_loss=acc["adv_loss"] / n,
+            adv_loss=acc["adv_loss"] / n_adv,
             reg_loss=acc["reg_loss"] / n,
             train_episodes=acc["episodes"],
             train_return=acc["return"] / episodes,

@@ -5,18 +5,22 @@
 
 from __future__ import annotations
 
+from jarob.adversaries.atla import ATLA
 from jarob.adversaries.base import ObservationAdversary, TeamView, team_log_policy
 from jarob.adversaries.director import Director
 from jarob.adversaries.gradient import FGSM, PGD, pgd_attack
 from jarob.adversaries.noise import NoAttack, UniformNoise
+from jarob.adversaries.population import Population
 
 REGISTRY = {
     "none": NoAttack,
     "rn": UniformNoise,
     "fgsm": FGSM,
     "pgd": PGD,
+    "atla": ATLA,
     "paad": Director,
     "atsa": Director,
+    "rap": Population,
 }
 NAMES = tuple(REGISTRY)
 
@@ -32,4 +36,4 @@ def make(cfg, env, eps: float | None = None, layout: tuple[int, int, int] | None
     return cls(cfg, env, eps, layout) if cls.learned else cls(cfg, env, eps)
 
 
-__all__ = ["NAMES", "REGISTRY", "Director", "FGSM", "PGD", "NoAttack", "ObservationAdversary", "TeamView", "UniformNoise", "make", "pgd_attack", "team_log_policy"]
+__all__ = ["ATLA", "NAMES", "REGISTRY", "Director", "Population", "FGSM", "PGD", "NoAttack", "ObservationAdversary", "TeamView", "UniformNoise", "make", "pgd_attack", "team_log_policy"]
