@@ -82,10 +82,6 @@ class ATLA(ObservationAdversary):
             state.update(opt=self.tx.init(params))
         return state
 
-    def attacker_state(self, params, eps) -> dict:
-        """The test-mode state of a trained adversary (what `jarob.evaluate` uses)."""
-        return {"eps": jnp.asarray(eps, jnp.float32), "params": params, "steps": jnp.zeros(jnp.shape(eps), jnp.int32)}
-
     # -- the policy ---------------------------------------------------------------------
     def _inputs(self, obs: jax.Array) -> jax.Array:
         """[..., N, O + N]: each agent's clean observation and its one-hot id."""

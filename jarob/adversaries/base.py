@@ -9,6 +9,7 @@ An observation adversary is a set of pure functions used inside the jitted rollo
                                                    environment; `out` is what the rollout records
                                                    for the attacker (a director's target actions)
     update(adv_state, rollout, ...)             -> (adv_state, metrics)   (learned ones only)
+    attacker_state(params, eps)                 -> the test-mode adv_state of trained parameters
 
 Static attackers implement `perturb(adv_state, obs, view, key, train)`; `act` wraps it.
 `view` (a `TeamView`) lets the attacker query the protagonist at the current step: its
@@ -64,6 +65,11 @@ class ObservationAdversary:
 
     def initial_carry(self, num_envs: int):
         return {}
+
+    def attacker_state(self, params, eps) -> dict:
+        """Learned adversaries: the test-mode state of trained acting parameters `params` at
+        budget eps (what `jarob.evaluate` uses; batched alike when eps is)."""
+        return {"eps": jnp.asarray(eps, jnp.float32), "params": params, "steps": jnp.zeros(jnp.shape(eps), jnp.int32)}
 
     def act(self, adv_state, carry, obs: jax.Array, view: TeamView, key: jax.Array, train: bool = False):
         return self.perturb(adv_state, obs, view, key, train), carry, {}

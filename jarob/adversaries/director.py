@@ -89,10 +89,6 @@ class Director(ObservationAdversary):
             state.update(learner=learner_state, buffer=replay.init(self._example_item(), self.cfg.director.buffer_size))
         return state
 
-    def attacker_state(self, params, eps) -> dict:
-        """The test-mode state of a trained director (what `jarob.evaluate` uses)."""
-        return {"eps": jnp.asarray(eps, jnp.float32), "params": params, "steps": jnp.zeros(jnp.shape(eps), jnp.int32)}
-
     def _example_item(self) -> DirectorItem:
         t, n = self.layout[1], self.num_agents
         seq = sequence.zeros(t, n, self.obs_dim, self.num_actions, self.state_dim, self.learner.initial_hidden((n,)))

@@ -32,10 +32,6 @@ class Population(ObservationAdversary):
         members = jax.vmap(lambda k: self.member.init(k, eps))(jax.random.split(key, self.size))
         return {**members, "eps": jnp.asarray(eps, jnp.float32), "steps": jnp.zeros((), jnp.int32)}
 
-    def attacker_state(self, params, eps) -> dict:
-        """The test-mode state of a trained population (`params` leaves [..., K, ...])."""
-        return {"eps": jnp.asarray(eps, jnp.float32), "params": params, "steps": jnp.zeros(jnp.shape(eps), jnp.int32)}
-
     def initial_carry(self, num_envs: int) -> dict:
         return {**self.member.initial_carry(num_envs), "member": jnp.zeros((num_envs,), jnp.int32)}
 
