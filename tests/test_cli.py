@@ -11,7 +11,7 @@ from jarob.train import main
 BAD = [
     (["env=smax_99m"], "env: unknown 'smax_99m'; allowed:"),
     (["alg=ppo"], "alg: unknown 'ppo'; allowed: qmix, vdn"),
-    (["adv=atla"], "adv: unknown 'atla'; allowed: atsa, fgsm, none, paad, pgd, rn"),
+    (["adv=romance"], "adv: unknown 'romance'; allowed: atla, atsa, fgsm, none, paad, pgd, rap, rn"),
     (["seeds=-1"], "seeds: must be > 0"),
     (["seeds=abc"], "seeds: expected an integer"),
     (["total_steps=lots"], "total_steps: expected an integer"),
