@@ -95,15 +95,15 @@ def table_for(alg: str, out: str, rows: list[str], columns: list[str], args) -> 
             _run("jarob.attack", os.path.join(base, f"attack_{adv}_vs_{row}"), [f"victim={os.path.join(base, row)}", f"adv={adv}", f"total_steps={args.attack_steps}"])
     cells, eval_s = [], 0.0
     for row in rows:
-        attackers = {os.path.join(base, f"attack_{adv}_vs_{row}"): adv for adv in LEARNED}
-        rename = {os.path.basename(a): adv for a, adv in attackers.items()}
+        attackers = {adv: os.path.join(base, f"attack_{adv}_vs_{row}") for adv in LEARNED}
+        rename = {os.path.basename(path): adv for adv, path in attackers.items()}
         # Cells of earlier evaluations of this row are reused; only missing columns are evaluated.
         done = sorted(d for d in os.listdir(base) if (d == f"eval_{row}" or d.startswith(f"eval_{row}__")) and os.path.isfile(os.path.join(base, d, "cells.csv")))
         row_cells = [c for d in done for c in _cells(os.path.join(base, d, "cells.csv"), rename)]
         have = {c.adversary for c in row_cells}
         missing = [a for a in STATIC + LEARNED if a not in have]
         if missing:
-            names = [a if a in STATIC else next(p for p, v in attackers.items() if v == a) for a in missing]
+            names = [attackers.get(a, a) for a in missing]
             eval_out = os.path.join(base, f"eval_{row}" if not done else f"eval_{row}__{'_'.join(missing)}")
             cmd = [sys.executable, "-m", "jarob.evaluate", f"runs=[{os.path.join(base, row)}]", f"adversaries=[{','.join(names)}]", "episodes=500", f"out={eval_out}", "progress=false"]
             print("$", " ".join(cmd), flush=True)

@@ -16,13 +16,13 @@ import os
 import sys
 
 USAGE = __doc__.strip().splitlines()[0]
-LEARNED = ("atla", "paad", "atsa", "rap")
 _FROM_VICTIM = ("env", "alg", "seeds")  # keys that come from the victim's run
 
 
 def attack_config(victim: str, overrides: list[str]):
     """The TrainConfig of an attack on `victim`: the victim's env, learner and seeds plus
     `overrides` (adv=..., total_steps=..., ...). Raises ConfigError / EvaluationError."""
+    from jarob.config import LEARNED_ADVERSARIES as LEARNED
     from jarob.config import ConfigError, load_config
     from jarob.evaluation import load_team
 

@@ -305,6 +305,11 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     _require(cfg.adv.steps > 0, f"adv.steps: must be > 0, got {cfg.adv.steps}")
     _require(cfg.adv.step_size is None or cfg.adv.step_size > 0, f"adv.step_size: must be > 0, got {cfg.adv.step_size}")
     _require(cfg.seed >= 0, f"seed: must be >= 0, got {cfg.seed}")
+    _require(cfg.adv.alternate >= 0, f"adv.alternate: must be >= 0, got {cfg.adv.alternate}")
+    _require(cfg.adv.population >= 1, f"adv.population: must be >= 1, got {cfg.adv.population}")
+    _require(cfg.adv.population == 1 or cfg.adv.name == "rap", f"adv.population: only rap has a population; set it to 1 for adv={cfg.adv.name}")
+    if cfg.adv.name in LEARNED_ADVERSARIES:
+        _require(cfg.adv.attack_prob > 0.0, f"adv.attack_prob: a learned adversary learns from the episodes it attacks; must be > 0, got {cfg.adv.attack_prob}")
     _validate_director(cfg.adv, a.num_envs)
     _validate_ppo(cfg.adv, a.num_envs * a.rollout_len)
     _validate_regularizer(cfg.reg)
@@ -333,18 +338,15 @@ def _validate_regularizer(r: RegConfig) -> None:
 
 
 _DIRECTORS = {"paad": "qmix", "atsa": "sdor", "rap": "qmix"}
+LEARNED_ADVERSARIES = ("atla", *_DIRECTORS)  # the adversaries that learn (and `jarob.attack` trains)
 
 
 def _validate_ppo(adv: AdvConfig, samples: int) -> None:
     p = adv.ppo
-    _require(adv.alternate >= 0, f"adv.alternate: must be >= 0, got {adv.alternate}")
-    _require(adv.population >= 1, f"adv.population: must be >= 1, got {adv.population}")
-    _require(adv.population == 1 or adv.name == "rap", f"adv.population: only rap has a population; set it to 1 for adv={adv.name}")
     if adv.name != "atla":
         _require(p is None, "adv.ppo: only atla has one; set it to null")
         return
     _require(p is not None, "adv.ppo: adv=atla needs its ppo settings")
-    _require(adv.attack_prob > 0.0, f"adv.attack_prob: a learned adversary learns from the episodes it attacks; must be > 0, got {adv.attack_prob}")
     for k in ("hidden_dim", "lr", "lr_final", "grad_clip", "reward_scale", "clip", "epochs", "minibatches"):
         _require(getattr(p, k) > 0, f"adv.ppo.{k}: must be > 0, got {getattr(p, k)}")
     for k in ("gamma", "gae_lambda"):
@@ -361,7 +363,6 @@ def _validate_director(adv: AdvConfig, num_envs: int) -> None:
         return
     _require(d is not None, f"adv.director: adv={adv.name} needs its director settings")
     _require(d.name == _DIRECTORS[adv.name], f"adv.director.name: adv={adv.name} uses {_DIRECTORS[adv.name]!r}, got {d.name!r}")
-    _require(adv.attack_prob > 0.0, f"adv.attack_prob: a director learns from the episodes it attacks; must be > 0, got {adv.attack_prob}")
     for k in ("hidden_dim", "mixer_embed_dim", "hypernet_hidden", "lr", "lr_final", "grad_clip", "reward_scale", "eps_anneal_steps", "alpha_anneal_steps", "updates_per_rollout", "batch_size", "buffer_size", "target_update_every"):
         _require(getattr(d, k) > 0, f"adv.director.{k}: must be > 0, got {getattr(d, k)}")
     for k in ("gamma", "td_lambda", "eps_start", "eps_end"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from jarob.learners.targets import lambda_returns
 from jarob.ops import weighted_mean
 
 
@@ -12,19 +13,12 @@ def gae(rewards: jax.Array, values: jax.Array, dones: jax.Array, last_value: jax
     """Generalised advantage estimates and value targets along time (leading axis).
 
     rewards, values, dones [T, ...]; last_value [...] = V of the state after the last step.
-    delta_t = r_t + gamma (1 - d_t) V_{t+1} - V_t and A_t = delta_t + gamma lam (1 - d_t) A_{t+1}
-    (Schulman et al. 2016, eq. 16); an episode end (d_t) cuts both. Returns (A, A + V)."""
+    A_t = delta_t + gamma lam (1 - d_t) A_{t+1}, delta_t = r_t + gamma (1 - d_t) V_{t+1} - V_t
+    (Schulman et al. 2016, eq. 16); an episode end (d_t) cuts both. A + V is the lambda-return
+    of V, so A is computed as `lambda_returns` - V. Returns (A, A + V)."""
     next_values = jnp.concatenate([values[1:], last_value[None]], axis=0)
-    live = 1.0 - dones.astype(values.dtype)
-    deltas = rewards + gamma * live * next_values - values
-
-    def step(a_next, x):
-        delta, alive = x
-        a = delta + gamma * lam * alive * a_next
-        return a, a
-
-    _, adv = jax.lax.scan(step, jnp.zeros_like(last_value), (deltas, live), reverse=True)
-    return adv, adv + values
+    targets = lambda_returns(rewards, dones, next_values, gamma, lam)
+    return targets - values, targets
 
 
 def normalize(x: jax.Array, weights: jax.Array) -> jax.Array:
