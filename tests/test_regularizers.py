@@ -106,7 +106,7 @@ def test_schedules():
     assert float(regularizer_weight(ernie, 0.0)) == float(regularizer_weight(ernie, 0.9)) == pytest.approx(0.1)
 
 
-@pytest.mark.parametrize("overrides, message", [(["reg=foo"], "reg: unknown 'foo'"), (["reg=pr", "reg.steps=0"], "reg.steps: must be > 0"), (["reg=pr", "reg.schedule=cosine"], "reg.schedule")])
+@pytest.mark.parametrize("overrides, message", [(["reg=foo"], "reg: unknown 'foo'"), (["reg=pr", "reg.steps=0"], "reg.steps: must be > 0"), (["reg=pr", "reg.schedule=cosine"], "reg.schedule"), (["reg=ernie", "reg.distance=l1"], "reg.distance: must be one of l2, kl"), (["reg=ernie", "reg.temperature=0"], "reg.temperature: must be > 0")])
 def test_bad_regularizer_config(overrides, message):
     with pytest.raises(ConfigError, match=message):
         load_config(overrides)
@@ -137,3 +137,17 @@ def test_regularized_learner_on_stored_sequences(reg):
     g = jax.grad(lambda p: lrn.loss(p, state.learner.target_params, seq, None, key, 1.0)[0] - lrn.loss(p, state.learner.target_params, seq, None, key, 0.0)[0])(params)
     assert max(float(jnp.max(jnp.abs(x))) for x in jax.tree.leaves(g["agent"])) > 0
     assert max(float(jnp.max(jnp.abs(x))) for x in jax.tree.leaves(g["mixer"])) == 0
+
+
+def test_ernie_kl_distance_hand_computed_and_shift_invariant():
+    """KL(softmax(q0 / T) || softmax(q1 / T)) over the available actions, by hand for two actions."""
+    q0 = jnp.array([[0.0, 1.0, 5.0]])
+    q1 = jnp.array([[1.0, 0.0, -5.0]])
+    avail = jnp.array([[True, True, False]])
+    for t in (1.0, 0.5):
+        p = np.exp([0.0, 1.0 / t]) / np.sum(np.exp([0.0, 1.0 / t]))
+        q = np.exp([1.0 / t, 0.0]) / np.sum(np.exp([1.0 / t, 0.0]))
+        np.testing.assert_allclose(ernie_distance(q1, q0, avail, "kl", t), [np.sum(p * np.log(p / q))], rtol=1e-5)
+    # A shift of every action's value changes l2 but not kl.
+    np.testing.assert_allclose(ernie_distance(q0 + 3.0, q0, avail, "kl"), [0.0], atol=1e-6)
+    np.testing.assert_allclose(ernie_distance(q0 + 3.0, q0, avail, "l2"), [18.0])

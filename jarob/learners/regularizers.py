@@ -11,7 +11,10 @@ not on a batch sum).
   gradient steps find for the same margin (o~ is then a constant). loss = TD + mu R.
 - PR-REP: PR whose mu ramps from 0 to its maximum `cycles` times over training.
 - ERNIE (`ernie_adversarial_regularization.txt` eqs. 2-4): R = D(Q(o + delta^K), Q(o)), D the
-  squared l2 distance over the available actions, delta^K from K projected gradient-ascent steps
+  squared l2 distance over the available actions (the paper's D for Q-learning, `l2`) or the KL
+  divergence of the greedy policy's softmax relaxations (its D for stochastic policies, `kl`: blind
+  to a shift of every action's value, so it penalizes changes of the action ranking, not of the
+  state's value), delta^K from K projected gradient-ascent steps
   on D from a uniform random start in B_eps (D's gradient vanishes at delta = 0). Each step moves
   along grad / max|grad| (a differentiable l_inf-steepest direction, unlike sign()). Plain ERNIE
   holds delta^K constant; Stackelberg ERNIE differentiates through the K steps (eq. 4: the
@@ -24,7 +27,7 @@ import jax
 import jax.numpy as jnp
 
 from jarob.ascent import sign_ascent
-from jarob.ops import NEG_INF, masked_argmax, take
+from jarob.ops import NEG_INF, mask_logits, masked_argmax, take
 
 
 def regularizer_weight(cfg, frac: jax.Array) -> jax.Array:
@@ -58,30 +61,35 @@ def pr_regularizer(q_fn, obs: jax.Array, avail: jax.Array, project, *, c: float,
     return jnp.sum(hinge_margin(q_fn(adv), avail, best, c), axis=-1)
 
 
-def ernie_distance(q_perturbed: jax.Array, q_clean: jax.Array, avail: jax.Array) -> jax.Array:
-    """D = sum over available actions of (Q(o + delta, a) - Q(o, a))^2, per agent [...]."""
-    return jnp.sum(jnp.where(avail, (q_perturbed - q_clean) ** 2, 0.0), axis=-1)
+def ernie_distance(q_perturbed: jax.Array, q_clean: jax.Array, avail: jax.Array, kind: str = "l2", temperature: float = 1.0) -> jax.Array:
+    """D per agent [...] over the available actions: `l2` = sum_a (Q(o + delta, a) - Q(o, a))^2;
+    `kl` = KL(softmax(Q(o) / T) || softmax(Q(o + delta) / T))."""
+    if kind == "l2":
+        return jnp.sum(jnp.where(avail, (q_perturbed - q_clean) ** 2, 0.0), axis=-1)
+    log_p = jax.nn.log_softmax(mask_logits(q_clean / temperature, avail), axis=-1)
+    log_q = jax.nn.log_softmax(mask_logits(q_perturbed / temperature, avail), axis=-1)
+    return jnp.sum(jnp.where(avail, jnp.exp(log_p) * (log_p - log_q), 0.0), axis=-1)
 
 
-def ernie_perturbation(q_fn, obs: jax.Array, q_clean: jax.Array, avail: jax.Array, project, start: jax.Array, mask, *, steps: int, step_size) -> jax.Array:
+def ernie_perturbation(q_fn, obs: jax.Array, q_clean: jax.Array, avail: jax.Array, project, start: jax.Array, mask, *, steps: int, step_size, distance: str = "l2", temperature: float = 1.0) -> jax.Array:
     """o + delta^K (ERNIE eq. 4): `steps` steps x <- project(obs, x + step_size * g / max|g|),
     g = grad_x sum D(Q(x), q_clean), q_clean = Q(obs), from `start`; max|g| per agent's
     observation over the perturbable features `mask` [O]. Differentiable in the parameters
     behind `q_fn` and q_clean (the Stackelberg gradient flows through it)."""
 
     def body(_, x):
-        g = jax.grad(lambda y: jnp.sum(ernie_distance(q_fn(y), q_clean, avail)))(x)
+        g = jax.grad(lambda y: jnp.sum(ernie_distance(q_fn(y), q_clean, avail, distance, temperature)))(x)
         scale = jnp.maximum(jnp.max(jnp.where(mask, jnp.abs(g), 0.0), axis=-1, keepdims=True), 1e-12)
         return project(obs, x + step_size * g / scale)
 
     return jax.lax.fori_loop(0, steps, body, start)
 
 
-def ernie_regularizer(q_fn, obs: jax.Array, avail: jax.Array, project, start: jax.Array, mask, *, steps: int, step_size, stackelberg: bool) -> jax.Array:
+def ernie_regularizer(q_fn, obs: jax.Array, avail: jax.Array, project, start: jax.Array, mask, *, steps: int, step_size, stackelberg: bool, distance: str = "l2", temperature: float = 1.0) -> jax.Array:
     """ERNIE's R per sample [...] (eq. 2 / eq. 4): sum over agents of D(Q(o + delta^K), Q(o));
     `stackelberg` keeps the gradient through delta^K, otherwise it is held constant."""
     q_clean = q_fn(obs)
-    x = ernie_perturbation(q_fn, obs, q_clean, avail, project, start, mask, steps=steps, step_size=step_size)
+    x = ernie_perturbation(q_fn, obs, q_clean, avail, project, start, mask, steps=steps, step_size=step_size, distance=distance, temperature=temperature)
     if not stackelberg:
         x = jax.lax.stop_gradient(x)
-    return jnp.sum(ernie_distance(q_fn(x), q_clean, avail), axis=-1)
+    return jnp.sum(ernie_distance(q_fn(x), q_clean, avail, distance, temperature), axis=-1)
