@@ -2,14 +2,15 @@
 
     python benchmarks/smax_3m_table1.py [--algs qmix,vdn] [--out benchmarks/results_table1]
         [--noadv-steps 2000000] [--robust-steps 3000000] [--attack-steps 500000]
-        [--rows NoAdv,RN,FGSM,ATLA,PAAD,PR,PR-REP,ERNIE,ERNIE-plain,RAP,ATSA,ATSA-k0]
+        [--rows NoAdv,RN,FGSM,ATLA,PAAD,PR,PR-REP,ERNIE,ERNIE-plain,ERNIE-kl,RAP,ATSA,ATSA-k0]
         [--columns none,rn,fgsm,atla,paad,atsa]
 
 For every learner (QMIX, VDN), 3 seeds each:
 1. trains the rows through `python -m jarob.train`: NoAdv (adv=none), RN (adv=rn), FGSM
    (adv=fgsm), ATLA (adv=atla), PAAD (adv=paad), the regularized rows PR (reg=pr), PR-REP
    (reg=pr_rep), ERNIE (reg=ernie, Stackelberg) and ERNIE-plain (reg=ernie
-   reg.stackelberg=false), RAP (adv=rap), ATSA (adv=atsa) and the SDor-STor ablation ATSA-k0
+   reg.stackelberg=false), ERNIE-kl (plain ERNIE with D = the KL of the softmax(Q / 0.1)
+   policies instead of the l2 distance of the utilities), RAP (adv=rap), ATSA (adv=atsa) and the SDor-STor ablation ATSA-k0
    (adv=atsa adv.director.kappa=0);
 2. trains an ATLA, a PAAD and an ATSA attacker against every row's team (`python -m
    jarob.attack`, seed i against seed i): the learned columns of a row use the attackers trained
@@ -46,6 +47,7 @@ ROWS = {
     "PR-REP": ["reg=pr_rep"],
     "ERNIE": ["reg=ernie"],
     "ERNIE-plain": ["reg=ernie", "reg.stackelberg=false"],
+    "ERNIE-kl": ["reg=ernie", "reg.stackelberg=false", "reg.distance=kl", "reg.temperature=0.1"],
     "RAP": ["adv=rap"],
     "ATSA": ["adv=atsa"],
     "ATSA-k0": ["adv=atsa", "adv.director.kappa=0"],
@@ -157,7 +159,7 @@ def main() -> int:
                 figures[f"{alg}_atsa_avg_minus_best_other"], targets[f"{alg}_atsa_avg_minus_best_other"] = win("ATSA", "AVG") - max(others.values()), (">", 0.0)
                 detail[f"{alg}_atsa_avg_minus_best_other"] = ", ".join(f"{r} {v:.3f}" for r, v in others.items())
         if "NoAdv" in rows:
-            for row in [r for r in ("PR", "PR-REP", "ERNIE", "ERNIE-plain") if r in rows]:
+            for row in [r for r in ("PR", "PR-REP", "ERNIE", "ERNIE-plain", "ERNIE-kl") if r in rows]:
                 key = f"{alg}_{row.lower()}_minus_noadv_under_fgsm"
                 figures[key], targets[key] = win(row, "fgsm") - win("NoAdv", "fgsm"), (">", 0.0)
                 detail[key] = f"{row} {win(row, 'fgsm'):.3f} vs NoAdv {win('NoAdv', 'fgsm'):.3f} under fgsm; clean {win(row, 'none'):.3f}"

@@ -2,7 +2,8 @@
 
 Trains a learned attacker (ATLA, or a director adversary: PAAD, ATSA, a RAP population) against a frozen trained team: seed i of the
 attack run attacks seed i of the victim, all seeds in one jitted, vmapped program. The team acts
-greedily and does not learn; env, learner and seeds come from the victim's run. The run
+greedily and does not learn; env, learner and seeds come from the victim's run, except the
+budget `env.eps`, which may be set (an attacker for another eps than the team was trained at). The run
 directory (config.yaml, metrics.csv whose eval columns are the victim's win rate under attack,
 checkpoints/, attack.json, adversary.msgpack, summary.json) is an adversary column for
 `python -m jarob.evaluate adversaries=[...,<run_dir>]`. `resume=true` continues a killed run.
@@ -29,7 +30,7 @@ def attack_config(victim: str, overrides: list[str]):
     team = load_team(victim)
     for ov in overrides:
         key = ov.partition("=")[0].lstrip("+~")
-        if key.split(".")[0] in _FROM_VICTIM:
+        if key.split(".")[0] in _FROM_VICTIM and key != "env.eps":
             raise ConfigError(f"{key}: comes from the victim's run and cannot be overridden")
     adv = [ov.partition("=")[2] for ov in overrides if ov.partition("=")[0] == "adv"]
     if not adv or adv[-1] not in LEARNED:

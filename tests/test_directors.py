@@ -224,12 +224,20 @@ def test_attack_cli_errors(tiny_run, tmp_path, capsys):
         ([f"victim={tmp_path / 'missing'}", "adv=paad"], "does not exist"),
         ([f"victim={tiny_run}", "adv=fgsm"], "learned attacker"),
         ([f"victim={tiny_run}", "adv=atsa", "alg.lr=1"], "comes from the victim"),
+        ([f"victim={tiny_run}", "adv=atsa", "env.name=smax_8m"], "comes from the victim"),
         (["adv=atsa"], "victim"),
     ):
         assert attack(args + [f"run_dir={tmp_path / 'a'}"]) == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and message in err
         assert not (tmp_path / "a").exists()
+
+
+def test_attack_budget_may_differ_from_the_victims(tiny_run):
+    from jarob.attack import attack_config
+
+    assert attack_config(str(tiny_run), ["adv=paad"]).env.eps is None
+    assert attack_config(str(tiny_run), ["adv=paad", "env.eps=0.1"]).env.eps == pytest.approx(0.1)
 
 
 def test_director_config_off_for_static_adversaries():
