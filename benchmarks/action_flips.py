@@ -28,8 +28,8 @@ from jarob import adversaries, envs
 from jarob.config import adv_config
 from jarob.evaluation import load_team
 from jarob.learners.value_decomposition import ValueDecomposition
-from jarob.ops import NEG_INF, masked_argmax
-from jarob.rollout import act_step, init_actor, perceive
+from jarob.ops import mask_logits, masked_argmax
+from jarob.rollout import act_step, init_actor
 
 KINDS = ("actual", "one-step", "memory")
 
@@ -47,21 +47,20 @@ def flip_rates(team, adv_name: str, eps: float, episodes: int, steps: int, seed:
 
         def body(carry, k):
             actor, h_clean, alive = carry
-            ts = actor.ts
-            last = jnp.where(ts.first[:, None], -1, actor.last_action)
-            seen = perceive(learner, params, actor, last, adversary, adv_state, k, False)[0]
-            h_clean_next, q_clean = learner.step_q(params, h_clean, ts.obs, last, ts.first)
-            q = {
-                "actual": learner.step_q(params, actor.hidden, seen, last, ts.first)[1],
-                "one-step": learner.step_q(params, h_clean, seen, last, ts.first)[1],
-                "memory": learner.step_q(params, actor.hidden, ts.obs, last, ts.first)[1],
-            }
+            ts, h_attacked = actor.ts, actor.hidden
+            # The attacked step itself: rec.obs is what the team saw, rec.action its greedy action.
+            actor, rec = act_step(env, learner, params, actor, k, jnp.zeros(()), adversary, adv_state, False)
+            h_clean_next, q_clean = learner.step_q(params, h_clean, ts.obs, rec.last_action, ts.first)
             best = masked_argmax(q_clean, ts.avail)
-            top2 = jax.lax.top_k(jnp.where(ts.avail, q_clean, NEG_INF), 2)[0]
-            out = {kind: masked_argmax(v, ts.avail) != best for kind, v in q.items()}
+            flips = {
+                "actual": rec.action,
+                "one-step": masked_argmax(learner.step_q(params, h_clean, rec.obs, rec.last_action, ts.first)[1], ts.avail),
+                "memory": masked_argmax(learner.step_q(params, h_attacked, ts.obs, rec.last_action, ts.first)[1], ts.avail),
+            }
+            out = {kind: a != best for kind, a in flips.items()}
+            top2 = jax.lax.top_k(mask_logits(q_clean, ts.avail), 2)[0]
             out["gap"] = top2[..., 0] - top2[..., 1]
             out["live"] = jnp.broadcast_to(alive[:, None], best.shape) & (jnp.sum(ts.avail, -1) > 1)
-            actor, rec = act_step(env, learner, params, actor, k, jnp.zeros(()), adversary, adv_state, False)
             return (actor, h_clean_next, alive & ~rec.done), out
 
         alive = jnp.ones((episodes,), bool)

@@ -159,7 +159,7 @@ def main() -> int:
                 figures[f"{alg}_atsa_avg_minus_best_other"], targets[f"{alg}_atsa_avg_minus_best_other"] = win("ATSA", "AVG") - max(others.values()), (">", 0.0)
                 detail[f"{alg}_atsa_avg_minus_best_other"] = ", ".join(f"{r} {v:.3f}" for r, v in others.items())
         if "NoAdv" in rows:
-            for row in [r for r in ("PR", "PR-REP", "ERNIE", "ERNIE-plain", "ERNIE-kl") if r in rows]:
+            for row in [r for r in rows if any(a.startswith("reg=") for a in ROWS[r])]:
                 key = f"{alg}_{row.lower()}_minus_noadv_under_fgsm"
                 figures[key], targets[key] = win(row, "fgsm") - win("NoAdv", "fgsm"), (">", 0.0)
                 detail[key] = f"{row} {win(row, 'fgsm'):.3f} vs NoAdv {win('NoAdv', 'fgsm'):.3f} under fgsm; clean {win(row, 'none'):.3f}"
