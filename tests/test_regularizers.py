@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from jarob.config import ConfigError, load_config
-from jarob.learners.regularizers import ernie_distance, ernie_regularizer, hinge_margin, pr_regularizer, regularizer_weight
+from jarob.learners.regularizers import ernie_distance, ernie_regularizer, l2_distance, hinge_margin, pr_regularizer, regularizer_weight
 
 
 def _box(lo=0.0, hi=1.0, eps=0.1):
@@ -52,7 +52,7 @@ def test_ernie_distance_and_regularizer_hand_computed():
     q0 = jnp.array([[1.0, 2.0, 3.0]])
     q1 = jnp.array([[1.5, 0.0, 30.0]])
     avail = jnp.array([[True, True, False]])
-    np.testing.assert_allclose(ernie_distance(q1, q0, avail), [0.25 + 4.0])
+    np.testing.assert_allclose(l2_distance(q1, q0, avail), [0.25 + 4.0])
     # Q(x) = x * w: D(x) = (x - o)^2 |w|^2 on the available actions; ascent reaches the ball's
     # edge, so R = eps^2 |w|^2 = 0.01 * (1 + 4).
     w = jnp.array([1.0, -2.0, 7.0])
@@ -147,7 +147,7 @@ def test_ernie_kl_distance_hand_computed_and_shift_invariant():
     for t in (1.0, 0.5):
         p = np.exp([0.0, 1.0 / t]) / np.sum(np.exp([0.0, 1.0 / t]))
         q = np.exp([1.0 / t, 0.0]) / np.sum(np.exp([1.0 / t, 0.0]))
-        np.testing.assert_allclose(ernie_distance(q1, q0, avail, "kl", t), [np.sum(p * np.log(p / q))], rtol=1e-5)
+        np.testing.assert_allclose(ernie_distance("kl", t)(q1, q0, avail), [np.sum(p * np.log(p / q))], rtol=1e-5)
     # A shift of every action's value changes l2 but not kl.
-    np.testing.assert_allclose(ernie_distance(q0 + 3.0, q0, avail, "kl"), [0.0], atol=1e-6)
-    np.testing.assert_allclose(ernie_distance(q0 + 3.0, q0, avail, "l2"), [18.0])
+    np.testing.assert_allclose(ernie_distance("kl")(q0 + 3.0, q0, avail), [0.0], atol=1e-6)
+    np.testing.assert_allclose(ernie_distance("l2")(q0 + 3.0, q0, avail), [18.0])

@@ -23,6 +23,8 @@ not on a batch sum).
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 
@@ -61,35 +63,45 @@ def pr_regularizer(q_fn, obs: jax.Array, avail: jax.Array, project, *, c: float,
     return jnp.sum(hinge_margin(q_fn(adv), avail, best, c), axis=-1)
 
 
-def ernie_distance(q_perturbed: jax.Array, q_clean: jax.Array, avail: jax.Array, kind: str = "l2", temperature: float = 1.0) -> jax.Array:
-    """D per agent [...] over the available actions: `l2` = sum_a (Q(o + delta, a) - Q(o, a))^2;
-    `kl` = KL(softmax(Q(o) / T) || softmax(Q(o + delta) / T))."""
-    if kind == "l2":
-        return jnp.sum(jnp.where(avail, (q_perturbed - q_clean) ** 2, 0.0), axis=-1)
+def l2_distance(q_perturbed: jax.Array, q_clean: jax.Array, avail: jax.Array) -> jax.Array:
+    """ERNIE's D for Q-learning per agent [...]: sum over available a of (Q(o + delta, a) - Q(o, a))^2."""
+    return jnp.sum(jnp.where(avail, (q_perturbed - q_clean) ** 2, 0.0), axis=-1)
+
+
+def kl_distance(q_perturbed: jax.Array, q_clean: jax.Array, avail: jax.Array, temperature: float = 1.0) -> jax.Array:
+    """ERNIE's D for stochastic policies per agent [...]: KL(softmax(Q(o) / T) || softmax(Q(o + delta) / T))
+    over the available actions."""
     log_p = jax.nn.log_softmax(mask_logits(q_clean / temperature, avail), axis=-1)
     log_q = jax.nn.log_softmax(mask_logits(q_perturbed / temperature, avail), axis=-1)
     return jnp.sum(jnp.where(avail, jnp.exp(log_p) * (log_p - log_q), 0.0), axis=-1)
 
 
-def ernie_perturbation(q_fn, obs: jax.Array, q_clean: jax.Array, avail: jax.Array, project, start: jax.Array, mask, *, steps: int, step_size, distance: str = "l2", temperature: float = 1.0) -> jax.Array:
+def ernie_distance(kind: str, temperature: float = 1.0):
+    """The D of `reg.distance` (`l2` | `kl` at `reg.temperature`), as D(q_perturbed, q_clean, avail)."""
+    if kind == "l2":
+        return l2_distance
+    return functools.partial(kl_distance, temperature=temperature)
+
+
+def ernie_perturbation(q_fn, obs: jax.Array, q_clean: jax.Array, avail: jax.Array, project, start: jax.Array, mask, *, steps: int, step_size, distance=l2_distance) -> jax.Array:
     """o + delta^K (ERNIE eq. 4): `steps` steps x <- project(obs, x + step_size * g / max|g|),
-    g = grad_x sum D(Q(x), q_clean), q_clean = Q(obs), from `start`; max|g| per agent's
+    g = grad_x sum D(Q(x), q_clean) (D = `distance`), q_clean = Q(obs), from `start`; max|g| per agent's
     observation over the perturbable features `mask` [O]. Differentiable in the parameters
     behind `q_fn` and q_clean (the Stackelberg gradient flows through it)."""
 
     def body(_, x):
-        g = jax.grad(lambda y: jnp.sum(ernie_distance(q_fn(y), q_clean, avail, distance, temperature)))(x)
+        g = jax.grad(lambda y: jnp.sum(distance(q_fn(y), q_clean, avail)))(x)
         scale = jnp.maximum(jnp.max(jnp.where(mask, jnp.abs(g), 0.0), axis=-1, keepdims=True), 1e-12)
         return project(obs, x + step_size * g / scale)
 
     return jax.lax.fori_loop(0, steps, body, start)
 
 
-def ernie_regularizer(q_fn, obs: jax.Array, avail: jax.Array, project, start: jax.Array, mask, *, steps: int, step_size, stackelberg: bool, distance: str = "l2", temperature: float = 1.0) -> jax.Array:
+def ernie_regularizer(q_fn, obs: jax.Array, avail: jax.Array, project, start: jax.Array, mask, *, steps: int, step_size, stackelberg: bool, distance=l2_distance) -> jax.Array:
     """ERNIE's R per sample [...] (eq. 2 / eq. 4): sum over agents of D(Q(o + delta^K), Q(o));
     `stackelberg` keeps the gradient through delta^K, otherwise it is held constant."""
     q_clean = q_fn(obs)
-    x = ernie_perturbation(q_fn, obs, q_clean, avail, project, start, mask, steps=steps, step_size=step_size, distance=distance, temperature=temperature)
+    x = ernie_perturbation(q_fn, obs, q_clean, avail, project, start, mask, steps=steps, step_size=step_size, distance=distance)
     if not stackelberg:
         x = jax.lax.stop_gradient(x)
-    return jnp.sum(ernie_distance(q_fn(x), q_clean, avail, distance, temperature), axis=-1)
+    return jnp.sum(distance(q_fn(x), q_clean, avail), axis=-1)

@@ -18,7 +18,7 @@ from jarob.config import AlgConfig, RegConfig
 from jarob.envs import MarlEnv
 from jarob.learners.mixers import QMixer, VDNMixer
 from jarob.learners.optim import clipped_adam, hard_target_update
-from jarob.learners.regularizers import ernie_regularizer, pr_regularizer, regularizer_weight
+from jarob.learners.regularizers import ernie_distance, ernie_regularizer, pr_regularizer, regularizer_weight
 from jarob.learners.targets import lambda_returns
 from jarob.networks import RNNAgent, agent_inputs, unroll_sequence
 from jarob.ops import masked_argmax, take, weighted_mean
@@ -108,7 +108,7 @@ class ValueDecomposition:
         step_size = 2.5 * eps / r.steps if r.step_size is None else r.step_size
         if r.name == "ernie":
             start = self.spec.random_point(key, obs, eps)
-            return ernie_regularizer(q_fn, obs, avail, project, start, self.spec.mask, steps=r.steps, step_size=step_size, stackelberg=r.stackelberg, distance=r.distance, temperature=r.temperature)
+            return ernie_regularizer(q_fn, obs, avail, project, start, self.spec.mask, steps=r.steps, step_size=step_size, stackelberg=r.stackelberg, distance=ernie_distance(r.distance, r.temperature))
         return pr_regularizer(q_fn, obs, avail, project, c=r.hinge_c, steps=r.steps, step_size=step_size)
 
     def loss(self, params, target_params, seq: Sequence, weights=None, key=None, reg_weight=0.0):
