@@ -2,7 +2,7 @@
 
     python benchmarks/smax_3m_table1.py [--algs qmix,vdn] [--out benchmarks/results_table1]
         [--noadv-steps 2000000] [--robust-steps 3000000] [--attack-steps 500000]
-        [--rows NoAdv,RN,FGSM,ATLA,PAAD,PR,PR-REP,ERNIE,ERNIE-plain,ERNIE-kl,RAP,ATSA,ATSA-k0,ATSA-p05]
+        [--rows NoAdv,RN,FGSM,ATLA,PAAD,PR,PR-REP,ERNIE,ERNIE-plain,ERNIE-kl,RAP,ATSA,ATSA-k0,ATSA-p05,ATSA-k025]
         [--columns none,rn,fgsm,atla,paad,atsa]
 
 For every learner (QMIX, VDN), 3 seeds each:
@@ -11,8 +11,8 @@ For every learner (QMIX, VDN), 3 seeds each:
    (reg=pr_rep), ERNIE (reg=ernie, Stackelberg) and ERNIE-plain (reg=ernie
    reg.stackelberg=false), ERNIE-kl (plain ERNIE with D = the KL of the softmax(Q / 0.1)
    policies instead of the l2 distance of the utilities), RAP (adv=rap), ATSA (adv=atsa), the SDor-STor ablation ATSA-k0
-   (adv=atsa adv.director.kappa=0) and ATSA-p05 (ATSA with half the training episodes attacked,
-   adv.attack_prob=0.5, instead of 0.8);
+   (adv=atsa adv.director.kappa=0) ATSA-p05 (ATSA with half the training episodes attacked,
+   adv.attack_prob=0.5, instead of 0.8) and ATSA-k025 (kappa 0.025, the top of the paper's range);
 2. trains an ATLA, a PAAD and an ATSA attacker against every row's team (`python -m
    jarob.attack`, seed i against seed i): the learned columns of a row use the attackers trained
    against it;
@@ -53,6 +53,7 @@ ROWS = {
     "ATSA": ["adv=atsa"],
     "ATSA-k0": ["adv=atsa", "adv.director.kappa=0"],
     "ATSA-p05": ["adv=atsa", "adv.attack_prob=0.5"],
+    "ATSA-k025": ["adv=atsa", "adv.director.kappa=0.025"],
 }
 STATIC = ["none", "rn", "fgsm", "pgd"]
 LEARNED = ["atla", "paad", "atsa"]
