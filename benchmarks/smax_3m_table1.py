@@ -11,7 +11,7 @@ For every learner (QMIX, VDN), 3 seeds each:
    (reg=pr_rep), ERNIE (reg=ernie, Stackelberg) and ERNIE-plain (reg=ernie
    reg.stackelberg=false), ERNIE-kl (plain ERNIE with D = the KL of the softmax(Q / 0.1)
    policies instead of the l2 distance of the utilities), RAP (adv=rap), ATSA (adv=atsa), the SDor-STor ablation ATSA-k0
-   (adv=atsa adv.director.kappa=0) ATSA-p05 (ATSA with half the training episodes attacked,
+   (adv=atsa adv.director.kappa=0), ATSA-p05 (ATSA with half the training episodes attacked,
    adv.attack_prob=0.5, instead of 0.8) and ATSA-k025 (kappa 0.025, the top of the paper's range);
 2. trains an ATLA, a PAAD and an ATSA attacker against every row's team (`python -m
    jarob.attack`, seed i against seed i): the learned columns of a row use the attackers trained

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from jarob.config import ConfigError, load_config
-from jarob.learners.regularizers import ernie_distance, ernie_regularizer, l2_distance, hinge_margin, pr_regularizer, regularizer_weight
+from jarob.learners.regularizers import ernie_distance, ernie_regularizer, hinge_margin, l2_distance, pr_regularizer, regularizer_weight
 
 
 def _box(lo=0.0, hi=1.0, eps=0.1):

@@ -68,7 +68,7 @@ def l2_distance(q_perturbed: jax.Array, q_clean: jax.Array, avail: jax.Array) ->
     return jnp.sum(jnp.where(avail, (q_perturbed - q_clean) ** 2, 0.0), axis=-1)
 
 
-def kl_distance(q_perturbed: jax.Array, q_clean: jax.Array, avail: jax.Array, temperature: float = 1.0) -> jax.Array:
+def kl_distance(q_perturbed: jax.Array, q_clean: jax.Array, avail: jax.Array, temperature: float) -> jax.Array:
     """ERNIE's D for stochastic policies per agent [...]: KL(softmax(Q(o) / T) || softmax(Q(o + delta) / T))
     over the available actions."""
     log_p = jax.nn.log_softmax(mask_logits(q_clean / temperature, avail), axis=-1)
