@@ -34,7 +34,15 @@ def write(data, items, slot: jax.Array):
     return jax.tree.map(lambda d, x: jax.lax.dynamic_update_slice_in_dim(d, x, slot, axis=0), data, items)
 
 
-def sample(data, key: jax.Array, batch_size: int, size: jax.Array):
-    """`batch_size` items drawn uniformly, with replacement, from the first `size` slots."""
-    idx = jax.random.randint(key, (batch_size,), 0, jnp.maximum(size, 1))
+def sample(data, key: jax.Array, batch_size: int, size: jax.Array, weights: jax.Array | None = None):
+    """`batch_size` items drawn with replacement from the first `size` slots: uniformly, or with
+    probability proportional to `weights` ([capacity], >= 0) when given. If every filled slot
+    weighs 0, the draw falls back to uniform."""
+    if weights is None:
+        idx = jax.random.randint(key, (batch_size,), 0, jnp.maximum(size, 1))
+    else:
+        filled = jnp.arange(weights.shape[0]) < jnp.maximum(size, 1)
+        w = jnp.where(filled, weights, 0.0)
+        w = jnp.where(jnp.sum(w) > 0, w, filled.astype(w.dtype))
+        idx = jax.random.categorical(key, jnp.log(w), shape=(batch_size,))
     return jax.tree.map(lambda d: d[idx], data)

@@ -140,6 +140,7 @@ def test_rap_members_play_whole_episodes_and_learn_only_from_their_own():
 
     update = jax.jit(lambda st, rec: adv.update(st, rec, carry0, actor, jnp.int32(0), jnp.int32(256), jax.random.PRNGKey(2)))
     new, _ = update(state.adversary, records)
+    assert adv.member.learnable_items_only  # replay draws only items holding some of its own steps
     for k in range(3):
         stored = np.asarray(new["buffer"].attacked[k, :8])  # [E, T]
         np.testing.assert_array_equal(stored, (member == k).T)
@@ -150,6 +151,20 @@ def test_rap_members_play_whole_episodes_and_learn_only_from_their_own():
     assert all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(p0), jax.tree.leaves(q0)))
     p1, q1 = (jax.tree.map(lambda x: np.asarray(x[1]), s["params"]) for s in (new, changed))
     assert not all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(p1), jax.tree.leaves(q1)))
+
+
+def test_replay_draws_in_proportion_to_weights_inside_the_filled_slots():
+    from jarob import buffer as replay
+
+    data = {"x": jnp.arange(8)}
+    # Slots 0-4 filled; slot 6 weighs most but is empty; slot 3 weighs 0.
+    weights = jnp.array([1.0, 0.0, 3.0, 0.0, 1.0, 0.0, 9.0, 0.0])
+    x = np.asarray(replay.sample(data, jax.random.PRNGKey(0), 20_000, jnp.int32(5), weights)["x"])
+    assert set(np.unique(x)) == {0, 2, 4}
+    np.testing.assert_allclose(np.bincount(x, minlength=5)[[0, 2, 4]] / x.size, [0.2, 0.6, 0.2], atol=0.02)
+    # No filled slot weighs anything: uniform over the filled ones.
+    x = np.asarray(replay.sample(data, jax.random.PRNGKey(1), 20_000, jnp.int32(3), jnp.zeros(8))["x"])
+    np.testing.assert_allclose(np.bincount(x, minlength=3) / x.size, [1 / 3] * 3, atol=0.02)
 
 
 def test_config_errors():

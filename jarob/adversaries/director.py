@@ -71,9 +71,15 @@ class Director(ObservationAdversary):
 
     learned = True
 
-    def __init__(self, cfg, env, eps: float, layout: tuple[int, int, int] | None = None):
-        """`layout` = (num_envs, rollout_len, total_iterations) of the training run, if any."""
+    def __init__(self, cfg, env, eps: float, layout: tuple[int, int, int] | None = None, learnable_items_only: bool = False):
+        """`layout` = (num_envs, rollout_len, total_iterations) of the training run, if any.
+        `learnable_items_only`: replay draws only items holding at least one learnable step
+        (a RAP member owns ~1/K of the items, so a uniform draw would leave most of its batch
+        masked). A lone director keeps the uniform draw: at attack_prob .8 only the items wholly
+        inside clean episodes (under 1/5) carry nothing, and the measured PAAD and ATSA rows were
+        trained with it."""
         super().__init__(cfg, env, eps)
+        self.learnable_items_only = learnable_items_only
         d = cfg.director
         self.num_agents, self.num_actions, self.obs_dim, self.state_dim = env.num_agents, env.num_actions, env.obs_dim, env.state_dim
         self.layout = layout
@@ -121,9 +127,11 @@ class Director(ObservationAdversary):
         slot, size = replay.ring_position(index, num_envs, d.buffer_size)
         buf = replay.write(adv_state["buffer"], item, slot)
 
+        weights = jnp.any(buf.attacked, axis=1).astype(jnp.float32) if self.learnable_items_only else None
+
         def step(learner_state, k):
             k_sample, k_update = jax.random.split(k)
-            return self.learner.update(learner_state, replay.sample(buf, k_sample, d.batch_size, size), env_steps, k_update)
+            return self.learner.update(learner_state, replay.sample(buf, k_sample, d.batch_size, size, weights), env_steps, k_update)
 
         learner_state, m = jax.lax.scan(step, adv_state["learner"], jax.random.split(key, d.updates_per_rollout))
         new = {**adv_state, "learner": learner_state, "params": learner_state.params, "buffer": buf, "steps": env_steps}

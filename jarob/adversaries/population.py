@@ -4,7 +4,8 @@ appendix H.2 does; DESIGN.md section 4).
 K PAAD directors (`Director`), each with its own parameters, replay buffer and target networks.
 Every environment draws one member uniformly at the first step of each episode and that member
 attacks the whole episode; each member learns only from the steps of the episodes it played (its
-update sees every other step as not attacked). As an attacker, each test episode also draws one.
+update sees every other step as not attacked) and its replay draws only the items that hold some
+of them, so each member's batch is as full of its own steps as a lone PAAD director's. As an attacker, each test episode also draws one.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ class Population(ObservationAdversary):
     def __init__(self, cfg, env, eps: float, layout: tuple[int, int, int] | None = None):
         super().__init__(cfg, env, eps)
         self.size = cfg.population
-        self.member = Director(cfg, env, eps, layout)
+        self.member = Director(cfg, env, eps, layout, learnable_items_only=True)
 
     def init(self, key: jax.Array, eps=None) -> dict:
         eps = self.eps if eps is None else eps
