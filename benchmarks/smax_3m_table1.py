@@ -32,6 +32,7 @@ import argparse
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -64,7 +65,14 @@ def _run(module: str, run_dir: str, args: list[str]) -> None:
     if os.path.isfile(os.path.join(run_dir, "summary.json")):
         print(f"# reusing {run_dir}", flush=True)
         return
-    resume = ["resume=true"] if os.path.isdir(os.path.join(run_dir, "checkpoints")) else []
+    from jarob.checkpoint import has_checkpoint
+
+    resume = []
+    if has_checkpoint(os.path.join(run_dir, "checkpoints")):
+        resume = ["resume=true"]
+    elif os.path.isdir(run_dir):  # killed before its first checkpoint: nothing to keep
+        print(f"# restarting {run_dir}: it has no checkpoint", flush=True)
+        shutil.rmtree(run_dir)
     cmd = [sys.executable, "-m", module, f"run_dir={run_dir}", "progress=false", *args, *resume]
     print("$", " ".join(cmd), flush=True)
     subprocess.run(cmd, check=True)
