@@ -23,7 +23,7 @@ For every learner (QMIX, VDN), 3 seeds each:
    every row into out/<alg>/table/;
 and prints the issues' figures beside their targets and the wall time. Existing run directories
 are reused (a run directory with a summary.json is not retrained), so an interrupted benchmark
-resumes.
+resumes: a killed run continues from its last checkpoint, or starts again if it had none.
 """
 
 from __future__ import annotations
