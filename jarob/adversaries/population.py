@@ -5,7 +5,8 @@ K PAAD directors (`Director`), each with its own parameters, replay buffer and t
 Every environment draws one member uniformly at the first step of each episode and that member
 attacks the whole episode; each member learns only from the steps of the episodes it played (its
 update sees every other step as not attacked) and its replay draws only the items that hold some
-of them, so each member's batch is as full of its own steps as a lone PAAD director's. As an attacker, each test episode also draws one.
+of them, so each member's batch is as full of its own steps as a lone PAAD director's. As an
+attacker, each test episode also draws one.
 """
 
 from __future__ import annotations
