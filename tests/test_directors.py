@@ -14,7 +14,7 @@ from conftest import TINY
 
 from jarob import adversaries
 from jarob.config import ConfigError, adv_config, load_config
-from jarob.learners.soft_factorized import WeightNetwork, log_policy, policy_objective, sdor_stor_loss, soft_policy, soft_value
+from jarob.learners.soft_factorized import WeightNetwork, log_policy, policy, policy_objective, sdor_stor_loss, soft_policy, soft_value
 from jarob.networks import unroll_sequence
 
 Q = jnp.array([1.0, 2.0, 3.0])
@@ -34,6 +34,17 @@ def test_soft_value_and_policy_hand_computed():
     np.testing.assert_allclose(soft_policy(Q, mask, 0.5), [1 / (1 + math.e**2), math.e**2 / (1 + math.e**2), 0.0], rtol=1e-5)
     # alpha -> 0: the hard max; the policy becomes greedy.
     assert float(soft_value(Q, ALL, 1e-3)) == pytest.approx(3.0, abs=1e-2)
+
+
+def test_soft_policy_is_a_categorical_over_the_available_actions():
+    # h(.|tau) with logits [1, 2, 3] and the last action unavailable: p = [1, e] / (1 + e), 0.
+    h = policy(Q, jnp.array([True, True, False]))
+    p = [1 / (1 + math.e), math.e / (1 + math.e), 0.0]
+    np.testing.assert_allclose(h.probs, p, rtol=1e-6, atol=1e-12)
+    assert float(h.entropy()) == pytest.approx(-(p[0] * math.log(p[0]) + p[1] * math.log(p[1])), rel=1e-6)
+    draws = h.sample(seed=jax.random.PRNGKey(0), sample_shape=20_000)
+    assert not bool(jnp.any(draws == 2))
+    assert float(jnp.mean(draws == 1)) == pytest.approx(p[1], abs=0.015)
 
 
 def test_policy_objective_is_the_exact_expectation_and_minimised_by_the_soft_policy():

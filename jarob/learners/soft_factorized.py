@@ -7,7 +7,8 @@ Per agent i, over the protagonist's available actions A_i:
                              fitted by eq. 9; `value: logsumexp` instead defines
                              V_i = alpha * logsumexp(Q_i / alpha), the soft value of Q_i's
                              Boltzmann policy (eq. 5), so that eq. 9 moves Q_i
-    h_i(.|tau_i)             individual soft policy, a GRU agent of its own
+    h_i(.|tau_i)             individual soft policy, a GRU agent of its own (a distrax Categorical
+                             over the available actions)
 and jointly
     Q_jt(s, a^) = sum_i lambda_i(s, a^) (Q_i(a^_i) - V_i) + V(s),  lambda >= 0       (eq. 7)
 trained on the director's reward r^ = -r with
@@ -26,6 +27,7 @@ individual temperature follows it),
 
 from __future__ import annotations
 
+import distrax
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -72,9 +74,14 @@ def soft_policy(q: jax.Array, avail: jax.Array, alpha) -> jax.Array:
     return jnp.where(avail, jnp.exp((q - soft_value(q, avail, alpha)[..., None]) / alpha), 0.0)
 
 
+def policy(logits: jax.Array, avail: jax.Array) -> distrax.Categorical:
+    """h(.|tau): the categorical soft policy over the available actions (probability 0 elsewhere)."""
+    return distrax.Categorical(logits=mask_logits(logits, avail))
+
+
 def log_policy(logits: jax.Array, avail: jax.Array) -> jax.Array:
     """log h(.|tau) over the available actions (finite, very negative elsewhere)."""
-    return jax.nn.log_softmax(mask_logits(logits, avail), axis=-1)
+    return policy(logits, avail).logits
 
 
 def policy_objective(log_h: jax.Array, q: jax.Array, avail: jax.Array, alpha) -> jax.Array:
@@ -147,7 +154,7 @@ class SoftFactorizedQ:
         reset = lambda h: jnp.where(first[..., None, None], 0.0, h)  # noqa: E731
         hq, _ = self.q_net.apply(params["q"], reset(hidden["q"]), x)
         hp, logits = self.pi_net.apply(params["pi"], reset(hidden["pi"]), x)
-        target = jax.random.categorical(key, mask_logits(logits, avail), axis=-1)
+        target = policy(logits, avail).sample(seed=key)
         return target, {"q": hq, "pi": hp}
 
     def _q_and_v(self, params, seq, alpha):
@@ -180,14 +187,16 @@ class SoftFactorizedQ:
         terms."""
         c = self.cfg
         q, v = self._q_and_v(params["q"], seq, alpha)  # [T+1, B, N, A], [T+1, B, N]
-        log_h = log_policy(unroll_sequence(params["pi"], seq.hidden["pi"], seq, self.num_actions), seq.avail)
+        h_all = policy(unroll_sequence(params["pi"], seq.hidden["pi"], seq, self.num_actions), seq.avail)
+        log_h = h_all.logits
         lam = self.mixing_weights(params, seq.state[:-1], seq.action)  # [T, B, N]
         q_jt = self.joint_q(params, take(q[:-1], seq.action), v[:-1], seq.state[:-1], seq.action, lam)
 
         # eq. 8: soft TD target with a^' ~ h at the next step, valued by the target networks.
         q_tar, v_tar = self._q_and_v(target_params["q"], seq, alpha)
-        a_next = jax.random.categorical(key, jax.lax.stop_gradient(log_h[1:]), axis=-1)
-        log_h_next = jnp.sum(take(jax.lax.stop_gradient(log_h[1:]), a_next), axis=-1)
+        h_next = distrax.Categorical(logits=jax.lax.stop_gradient(log_h[1:]))
+        a_next = h_next.sample(seed=key)
+        log_h_next = jnp.sum(h_next.log_prob(a_next), axis=-1)
         next_value = self.joint_q(target_params, take(q_tar[1:], a_next), v_tar[1:], seq.state[1:], a_next) - alpha * log_h_next
         targets = lambda_returns(seq.reward * c.reward_scale, seq.done, next_value, c.gamma, c.td_lambda)
         td = weighted_mean((q_jt - jax.lax.stop_gradient(targets)) ** 2, weights)
@@ -203,7 +212,7 @@ class SoftFactorizedQ:
         pol = weighted_mean(policy_objective(log_h_now, q_now, avail_now, alpha_i), weights)
         sdor_stor = weighted_mean(sdor_stor_loss(log_h_now, realised), weights)
         loss = td + v_loss + pol + c.kappa * sdor_stor
-        entropy = -jnp.mean(jnp.sum(jnp.where(seq.avail, jnp.exp(log_h) * log_h, 0.0), axis=-1))
+        entropy = jnp.mean(h_all.entropy())
         return loss, {"loss": td, "v_loss": v_loss, "policy": pol, "sdor_stor": sdor_stor, "entropy": entropy, "q_jt": jnp.mean(q_jt)}
 
     def update(self, state: SoftState, batch, env_steps: jax.Array, key: jax.Array):
