@@ -79,6 +79,7 @@ class DirectorConfig:
     value: str  # sdor: individual V_i: logsumexp (eq. 5) | network (eq. 7's V^i, an output of its own fitted by eq. 9)
     individual_alpha: str  # sdor: alpha_i in eqs. 9-10: shared (alpha_i = alpha) | weighted (alpha_i = alpha / lambda_i, eq. 6)
     kappa: float  # sdor: weight of the SDor-STor loss (ATSA eq. 15); 0 = the ablation
+    stor_action: str  # sdor: the protagonist's action in eq. 14: greedy (its deterministic policy pi on o~) | taken (the epsilon-greedy action it played)
     updates_per_rollout: int
     batch_size: int
     buffer_size: int
@@ -375,6 +376,7 @@ def _validate_director(adv: AdvConfig, num_envs: int) -> None:
     _require(d.value in ("logsumexp", "network"), f"adv.director.value: must be one of logsumexp, network; got {d.value!r}")
     _require(d.individual_alpha in ("shared", "weighted"), f"adv.director.individual_alpha: must be one of shared, weighted; got {d.individual_alpha!r}")
     _require(d.kappa >= 0, f"adv.director.kappa: must be >= 0, got {d.kappa}")
+    _require(d.stor_action in ("greedy", "taken"), f"adv.director.stor_action: must be one of greedy, taken; got {d.stor_action!r}")
     _require(d.buffer_size % num_envs == 0, f"adv.director.buffer_size: must be a multiple of alg.num_envs ({num_envs}), got {d.buffer_size}")
 
 

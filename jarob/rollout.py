@@ -13,7 +13,7 @@ from flax import struct
 
 from jarob.adversaries.base import TeamView
 from jarob.envs import EnvState, MarlEnv, TimeStep
-from jarob.ops import epsilon_greedy
+from jarob.ops import epsilon_greedy, masked_argmax
 from jarob.sequence import Sequence, from_steps
 
 
@@ -37,7 +37,8 @@ class StepRecord:
     state: jax.Array
     last_action: jax.Array
     first: jax.Array
-    action: jax.Array
+    action: jax.Array  # [E, N] the epsilon-greedy action played
+    greedy: jax.Array  # [E, N] the greedy action on what the team saw: its deterministic policy pi
     reward: jax.Array
     done: jax.Array
     won: jax.Array
@@ -103,6 +104,7 @@ def act_step(env: MarlEnv, learner, agent_params, actor: ActorState, key: jax.Ar
         last_action=last_action,
         first=ts.first,
         action=actions,
+        greedy=masked_argmax(q, ts.avail).astype(jnp.int32),
         reward=next_ts.reward,
         done=next_ts.done,
         won=next_ts.won,

@@ -16,6 +16,7 @@ from jarob import adversaries
 from jarob.config import ConfigError, adv_config, load_config
 from jarob.learners.soft_factorized import WeightNetwork, log_policy, policy, policy_objective, sdor_stor_loss, soft_policy, soft_value
 from jarob.networks import unroll_sequence
+from jarob.ops import masked_argmax
 
 Q = jnp.array([1.0, 2.0, 3.0])
 ALL = jnp.array([True, True, True])
@@ -96,6 +97,8 @@ def test_director_config_validation():
         load_config(["adv=atsa", "adv.director.value=mean"])
     with pytest.raises(ConfigError, match="adv.director.individual_alpha"):
         load_config(["adv=atsa", "adv.director.individual_alpha=lambda"])
+    with pytest.raises(ConfigError, match="adv.director.stor_action"):
+        load_config(["adv=atsa", "adv.director.stor_action=sampled"])
     assert load_config(["adv=paad"]).adv.director.name == "qmix"
 
 
@@ -114,8 +117,16 @@ def test_director_buffer_holds_the_clean_view_and_the_team_the_perturbed_one(nam
     assert np.all(np.abs(team_seq.obs - adv_seq.obs) <= eps + 1e-6)
     np.testing.assert_array_equal(adv_seq.reward, -team_seq.reward)  # the director's reward is -r
     np.testing.assert_array_equal(adv_seq.state, team_seq.state)
+    # eq. 14's pi(o~): the team's greedy action on what it saw, not the exploratory action it played
+    # (epsilon is 1 in the first iteration, so the two differ).
     team_action = np.asarray(new.adversary["buffer"].team_action)[:2]
-    np.testing.assert_array_equal(team_action, team_seq.action)
+    seq = jax.tree.map(jnp.asarray, team_seq).time_major()
+    greedy = np.swapaxes(np.asarray(masked_argmax(tr.learner.unroll_q(state.learner.params["agent"], seq), seq.avail)), 0, 1)[:, :-1]
+    np.testing.assert_array_equal(team_action, greedy)
+    assert np.any(team_action != team_seq.action)
+    taken = Trainer(dataclasses.replace(cfg, adv=dataclasses.replace(cfg.adv, director=dataclasses.replace(cfg.adv.director, stor_action="taken"))))
+    played, _ = jax.jit(taken.iteration)(state, jnp.int32(0))
+    np.testing.assert_array_equal(np.asarray(played.adversary["buffer"].team_action)[:2], team_seq.action)
     assert np.all(adv_seq.action >= 0) and np.all(adv_seq.action < tr.env.num_actions)
     targets_available = np.take_along_axis(adv_seq.avail[:, :-1], adv_seq.action[..., None], -1)
     assert targets_available.all()  # targets are among the protagonist's available actions

@@ -31,7 +31,7 @@ class DirectorItem:
     """One environment's rollout from the director's side."""
 
     seq: Sequence  # clean obs, avail, state, its previous targets, targets, reward -r, done, hidden
-    team_action: jax.Array  # [T, N] what the protagonist did (ATSA's SDor-STor loss)
+    team_action: jax.Array  # [T, N] the protagonist's action pi(o~) (ATSA's SDor-STor loss, `stor_action`)
     attacked: jax.Array  # [T] bool, the step's episode was attacked: only these steps are learned from
 
 
@@ -122,7 +122,8 @@ class Director(ObservationAdversary):
         ts = actor_end.ts
         view = records.replace(obs=records.clean_obs, last_action=records.adv_out["last"], action=records.adv_out["target"], reward=-records.reward)
         final = {"obs": ts.obs, "avail": ts.avail, "state": ts.state, "first": ts.first, "last_action": jnp.where(ts.first[:, None], -1, actor_end.adv_carry["last"])}
-        item = DirectorItem(from_steps(view, final, carry0["hidden"]), jnp.swapaxes(records.action, 0, 1), jnp.swapaxes(records.attacked, 0, 1))
+        team_action = records.greedy if d.stor_action == "greedy" else records.action
+        item = DirectorItem(from_steps(view, final, carry0["hidden"]), jnp.swapaxes(team_action, 0, 1), jnp.swapaxes(records.attacked, 0, 1))
         num_envs = records.reward.shape[1]
         slot, size = replay.ring_position(index, num_envs, d.buffer_size)
         buf = replay.write(adv_state["buffer"], item, slot)

@@ -21,8 +21,8 @@ trained on the director's reward r^ = -r with
 with alpha_i = alpha (`individual_alpha: shared`, FOP's choice) or alpha / lambda_i(s, a^)
 (`weighted`: eq. 6 identifies lambda_i with alpha / alpha_i, so Q_i's scale is free and the
 individual temperature follows it),
-    eq. 14  SDor-STor: -log h_i(a_i) for the action a_i the protagonist actually took under STor's
-            perturbation, added to the policy objective with weight kappa (eq. 15).
+    eq. 14  SDor-STor: -log h_i(a_i) for the action a_i = pi_i(o~_i) the protagonist's greedy policy
+            takes under STor's perturbation, added to the policy objective with weight kappa (eq. 15).
 """
 
 from __future__ import annotations
@@ -92,8 +92,9 @@ def policy_objective(log_h: jax.Array, q: jax.Array, avail: jax.Array, alpha) ->
 
 
 def sdor_stor_loss(log_h: jax.Array, realised: jax.Array) -> jax.Array:
-    """ATSA eq. 14 for a deterministic protagonist: the cross-entropy -log h(a) of the action a
-    the protagonist actually took under STor's perturbation (its policy is one-hot there)."""
+    """ATSA eq. 14 for a deterministic protagonist: the cross-entropy -log h(a) of the action
+    a = pi(o~) its policy takes under STor's perturbation (pi is one-hot there): the greedy action,
+    not an exploratory one (`stor_action: taken` uses the epsilon-greedy action it played)."""
     return -take(log_h, realised)
 
 
