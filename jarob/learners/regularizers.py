@@ -54,7 +54,9 @@ def hinge_margin(q: jax.Array, avail: jax.Array, best: jax.Array, c: float) -> j
 def pr_regularizer(q_fn, obs: jax.Array, avail: jax.Array, project, *, c: float, steps: int, step_size) -> jax.Array:
     """PR's R per sample [...] (eq. 5): the summed hinge margins at o~ (found by `steps` signed
     ascent steps on the margin inside the ball, `project(clean, x)`; gradient stopped), with a*
-    greedy on the clean obs [..., N, O]. `q_fn(obs) -> Q [..., N, A]`."""
+    greedy on the clean obs [..., N, O]. `q_fn(obs) -> Q [..., N, A]`. The ascent climbs the
+    clamped hinge, so an agent whose margin starts below -c has a zero gradient and keeps its
+    clean observation (R = -c for it even where a perturbation could lift the margin above -c)."""
     best = masked_argmax(jax.lax.stop_gradient(q_fn(obs)), avail)
 
     def margin(x):
