@@ -37,6 +37,23 @@ def test_soft_value_and_policy_hand_computed():
     assert float(soft_value(Q, ALL, 1e-3)) == pytest.approx(3.0, abs=1e-2)
 
 
+def test_joint_soft_policy_factorizes_into_the_individual_ones():
+    # Eqs. 4-6 on two agents with 3 actions: Q_jt = sum_i (alpha / alpha_i)(Q_i - V_i) + V_jt makes
+    # the joint soft policy exp((Q_jt - V_jt) / alpha) (eq. 4) the product of the individual
+    # h_i = exp((Q_i - V_i) / alpha_i) (eq. 5), a distribution over the 9 joint actions.
+    alpha, alpha_i, v_jt = 0.5, jnp.array([0.25, 1.0]), 1.7
+    q = jnp.array([[1.0, 2.0, 3.0], [0.5, -1.0, 0.0]])
+    v_i = jnp.stack([soft_value(q[i], ALL, alpha_i[i]) for i in range(2)])
+    h_i = jnp.stack([soft_policy(q[i], ALL, alpha_i[i]) for i in range(2)])
+    q_jt = (alpha / alpha_i[0]) * (q[0] - v_i[0])[:, None] + (alpha / alpha_i[1]) * (q[1] - v_i[1])[None, :] + v_jt
+    h_jt = jnp.exp((q_jt - v_jt) / alpha)
+    np.testing.assert_allclose(h_jt, h_i[0][:, None] * h_i[1][None, :], rtol=1e-5)
+    assert float(jnp.sum(h_jt)) == pytest.approx(1.0, rel=1e-5)
+    # Agent 0 by hand: alpha_0 = 0.25, h_0 = softmax(Q_0 / 0.25) = [e^4, e^8, e^12] / sum.
+    z = math.exp(4) + math.exp(8) + math.exp(12)
+    np.testing.assert_allclose(h_i[0], [math.exp(4) / z, math.exp(8) / z, math.exp(12) / z], rtol=1e-5)
+
+
 def test_soft_policy_is_a_categorical_over_the_available_actions():
     # h(.|tau) with logits [1, 2, 3] and the last action unavailable: p = [1, e] / (1 + e), 0.
     h = policy(Q, jnp.array([True, True, False]))
