@@ -12,7 +12,8 @@ not on a batch sum).
 - PR-REP: PR whose mu ramps from 0 to its maximum `cycles` times over training.
 - ERNIE (`ernie_adversarial_regularization.txt` eqs. 2-4): R = D(Q(o + delta^K), Q(o)), D the
   squared l2 distance over the available actions (`l2`; the paper's D for Q-learning is an l_p
-  norm: squaring the l2 norm leaves the normalised ascent's path unchanged) or the KL
+  norm, and its own Q regularizer of section 4.4 is this sum over actions of squared l2
+  differences; squaring leaves the normalised ascent's path unchanged) or the KL
   divergence of the greedy policy's softmax relaxations (its D for stochastic policies, `kl`: blind
   to a shift of every action's value, so it penalizes changes of the action ranking, not of the
   state's value), delta^K from K projected gradient-ascent steps
@@ -67,7 +68,8 @@ def pr_regularizer(q_fn, obs: jax.Array, avail: jax.Array, project, *, c: float,
 
 
 def l2_distance(q_perturbed: jax.Array, q_clean: jax.Array, avail: jax.Array) -> jax.Array:
-    """ERNIE's D for Q-learning per agent [...], the squared l2 norm (the paper's D is an l_p norm):
+    """ERNIE's D for Q-learning per agent [...], the squared l2 norm (the paper's D is an l_p norm;
+    its mean-field R^Q_W of section 4.4 sums these squares over actions):
     sum over available a of (Q(o + delta, a) - Q(o, a))^2."""
     return jnp.sum(jnp.where(avail, (q_perturbed - q_clean) ** 2, 0.0), axis=-1)
 
