@@ -33,6 +33,25 @@ def test_lambda_returns_by_hand():
     np.testing.assert_allclose(lambda_returns(r, done, v, gamma, lam), [g0, g1, g2])
 
 
+def test_soft_lambda_returns_pay_the_stored_next_actions_bonus_by_hand():
+    # soft Q(lambda): b_{t+1} = -alpha log pi(a_{t+1}) joins the continued return only.
+    r = jnp.array([1.0, 2.0, 3.0])
+    done = jnp.array([False, False, False])
+    v = jnp.array([10.0, 20.0, 30.0])
+    b = jnp.array([0.4, 0.8, 99.0])  # the last entry has no next step inside the sequence
+    gamma, lam = 0.5, 0.5
+    g2 = 3 + 0.5 * 30  # 18
+    g1 = 2 + 0.5 * (0.5 * 20 + 0.5 * (g2 + 0.8))  # 2 + 0.5 * 19.4 = 11.7
+    g0 = 1 + 0.5 * (0.5 * 10 + 0.5 * (g1 + 0.4))  # 1 + 0.5 * 11.05 = 6.525
+    np.testing.assert_allclose(lambda_returns(r, done, v, gamma, lam, b), [g0, g1, g2], rtol=1e-6)
+    # lam = 1 inside an episode: r_0 + gamma (b_1 + r_1) + gamma^2 (b_2 + r_2) + gamma^3 V, the
+    # Monte Carlo soft return; a terminal step cuts the bonus of the next episode's first action.
+    mc = lambda_returns(r, done, v, gamma, 1.0, b)
+    np.testing.assert_allclose(mc[0], 1 + 0.5 * (0.4 + 2) + 0.25 * (0.8 + 3) + 0.125 * 30, rtol=1e-6)
+    cut = lambda_returns(r, jnp.array([True, False, False]), v, gamma, 1.0, b)
+    np.testing.assert_allclose(cut[0], 1.0)
+
+
 def test_lambda_returns_do_not_cross_episode_end():
     r = jnp.array([1.0, 2.0, 3.0])
     done = jnp.array([False, True, False])

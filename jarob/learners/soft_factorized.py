@@ -199,7 +199,11 @@ class SoftFactorizedQ:
         a_next = h_next.sample(seed=key)
         log_h_next = jnp.sum(h_next.log_prob(a_next), axis=-1)
         next_value = self.joint_q(target_params, take(q_tar[1:], a_next), v_tar[1:], seq.state[1:], a_next) - alpha * log_h_next
-        targets = lambda_returns(seq.reward * c.reward_scale, seq.done, next_value, c.gamma, c.td_lambda)
+        # soft Q(lambda): the continued return G_{t+1} also pays -alpha log h(a_{t+1}) of the
+        # stored next targets (eq. 8's entropy term at every step, not only where it bootstraps).
+        log_h_stored = jnp.sum(take(jax.lax.stop_gradient(log_h[1:-1]), seq.action[1:]), axis=-1)  # [T-1, B]
+        stored_bonus = jnp.concatenate([-alpha * log_h_stored, jnp.zeros_like(log_h_stored[:1])], axis=0)
+        targets = lambda_returns(seq.reward * c.reward_scale, seq.done, next_value, c.gamma, c.td_lambda, stored_bonus)
         td = weighted_mean((q_jt - jax.lax.stop_gradient(targets)) ** 2, weights)
 
         # eq. 9: the individual soft value against the policy's expected soft Q.
