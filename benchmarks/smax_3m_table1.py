@@ -2,7 +2,7 @@
 
     python benchmarks/smax_3m_table1.py [--algs qmix,vdn] [--out benchmarks/results_table1]
         [--noadv-steps 2000000] [--robust-steps 3000000] [--attack-steps 500000]
-        [--rows NoAdv,RN,FGSM,ATLA,PAAD,PR,PR-REP,ERNIE,ERNIE-plain,ERNIE-kl,RAP,ATSA,ATSA-k0,ATSA-p05,ATSA-k025]
+        [--rows NoAdv,RN,FGSM,ATLA,PAAD,PR,PR-REP,ERNIE,ERNIE-plain,ERNIE-kl,RAP,ATSA,ATSA-k0,ATSA-p05,ATSA-k025,ATSA-a02,ATSA-h128]
         [--columns none,rn,fgsm,atla,paad,atsa]
 
 For every learner (QMIX, VDN), 3 seeds each:
@@ -12,7 +12,9 @@ For every learner (QMIX, VDN), 3 seeds each:
    reg.stackelberg=false), ERNIE-kl (plain ERNIE with D = the KL of the softmax(Q / 0.1)
    policies instead of the l2 distance of the utilities), RAP (adv=rap), ATSA (adv=atsa), the SDor-STor ablation ATSA-k0
    (adv=atsa adv.director.kappa=0), ATSA-p05 (ATSA with half the training episodes attacked,
-   adv.attack_prob=0.5, instead of 0.8) and ATSA-k025 (kappa 0.025, the top of the paper's range);
+   adv.attack_prob=0.5, instead of 0.8) ATSA-k025 (kappa 0.025, the top of the paper's range),
+   ATSA-a02 (SDor's temperature annealed to 0.2 instead of 0.05: a more stochastic director) and
+   ATSA-h128 (ATSA with a team GRU 128 wide instead of 64);
 2. trains an ATLA, a PAAD and an ATSA attacker against every row's team (`python -m
    jarob.attack`, seed i against seed i): the learned columns of a row use the attackers trained
    against it;
@@ -55,6 +57,8 @@ ROWS = {
     "ATSA-k0": ["adv=atsa", "adv.director.kappa=0"],
     "ATSA-p05": ["adv=atsa", "adv.attack_prob=0.5"],
     "ATSA-k025": ["adv=atsa", "adv.director.kappa=0.025"],
+    "ATSA-a02": ["adv=atsa", "adv.director.alpha_end=0.2"],
+    "ATSA-h128": ["adv=atsa", "alg.hidden_dim=128"],
 }
 STATIC = ["none", "rn", "fgsm", "pgd"]
 LEARNED = ["atla", "paad", "atsa"]
