@@ -12,7 +12,7 @@ For every learner (QMIX, VDN), 3 seeds each:
    reg.stackelberg=false), ERNIE-kl (plain ERNIE with D = the KL of the softmax(Q / 0.1)
    policies instead of the l2 distance of the utilities), RAP (adv=rap), ATSA (adv=atsa), the SDor-STor ablation ATSA-k0
    (adv=atsa adv.director.kappa=0), ATSA-p05 (ATSA with half the training episodes attacked,
-   adv.attack_prob=0.5, instead of 0.8) ATSA-k025 (kappa 0.025, the top of the paper's range),
+   adv.attack_prob=0.5, instead of 0.8), ATSA-k025 (kappa 0.025, the top of the paper's range),
    ATSA-a02 (SDor's temperature annealed to 0.2 instead of 0.05: a more stochastic director) and
    ATSA-h128 (ATSA with a team GRU 128 wide instead of 64);
 2. trains an ATLA, a PAAD and an ATSA attacker against every row's team (`python -m
