@@ -26,6 +26,14 @@ For every learner (QMIX, VDN), 3 seeds each:
 and prints the issues' figures beside their targets and the wall time. Existing run directories
 are reused (a run directory with a summary.json is not retrained), so an interrupted benchmark
 resumes: a killed run continues from its last checkpoint, or starts again if it had none.
+
+Every row whose evaluation is complete is archived under `--archive` (default
+benchmarks/results/table1, kept in the repository): the summary.json and config.yaml of its team and
+of its three attackers, its cells.csv and an archived.json naming the commit and date it was
+measured at. A row the archive holds whole is not trained, attacked or evaluated again; its cells
+and summaries come from the archive. So a table too long for one machine's lifetime is built row by
+row (`--rows <one row>` at a time), and every number in it can be traced to the run that made it.
+`--archive ''` turns this off.
 """
 
 from __future__ import annotations
@@ -92,11 +100,72 @@ def _cells(path: str, rename: dict) -> list:
     return out
 
 
-def _final_spread(run_dir: str) -> float:
+def _summary(args, alg: str, row: str) -> dict:
+    """A row's training summary.json: from its run directory, else from the archive."""
+    for root in (args.out, args.archive):
+        path = os.path.join(root, alg, row, "summary.json") if root else ""
+        if path and os.path.isfile(path):
+            return json.load(open(path))
+    raise FileNotFoundError(f"no summary.json for the {alg} {row} row in {args.out} or {args.archive}")
+
+
+def _final_spread(summary: dict) -> float:
     """Std over seeds of a training run's final greedy win rate (summary.json)."""
     import numpy as np
 
-    return float(np.std(json.load(open(os.path.join(run_dir, "summary.json")))["final"]["win_rate"]))
+    return float(np.std(summary["final"]["win_rate"]))
+
+
+def _row_dirs(base: str, row: str) -> tuple[list[str], list[str]]:
+    """(the row's run directories: team and attackers; its evaluation directories with a cells.csv)."""
+    runs = [row, *(f"attack_{adv}_vs_{row}" for adv in LEARNED)]
+    evals = sorted(d for d in os.listdir(base) if (d == f"eval_{row}" or d.startswith(f"eval_{row}__")) and os.path.isfile(os.path.join(base, d, "cells.csv"))) if os.path.isdir(base) else []
+    return runs, evals
+
+
+def _row_cells(base: str, row: str) -> list:
+    """The cells of every evaluation of `row` under `base`, learned attackers renamed to their column."""
+    runs, evals = _row_dirs(base, row)
+    rename = {name: adv for adv, name in zip(LEARNED, runs[1:])}
+    return [c for d in evals for c in _cells(os.path.join(base, d, "cells.csv"), rename)]
+
+
+def _complete(cells: list) -> bool:
+    return {a for a in STATIC + LEARNED} <= {c.adversary for c in cells}
+
+
+def _archived(archive_base: str, row: str) -> list | None:
+    """The archived cells of `row` if the archive holds it whole (every column and every summary)."""
+    if not os.path.isdir(archive_base):
+        return None
+    runs, _ = _row_dirs(archive_base, row)
+    cells = _row_cells(archive_base, row)
+    whole = _complete(cells) and all(os.path.isfile(os.path.join(archive_base, r, "summary.json")) for r in runs)
+    return cells if whole else None
+
+
+def _archive_row(base: str, archive_base: str, row: str) -> None:
+    """Copy a measured row's summaries, configs and cells into the archive, with its provenance."""
+    runs, evals = _row_dirs(base, row)
+    for d in runs:
+        os.makedirs(os.path.join(archive_base, d), exist_ok=True)
+        for name in ("summary.json", "config.yaml"):
+            if os.path.isfile(os.path.join(base, d, name)):
+                shutil.copy2(os.path.join(base, d, name), os.path.join(archive_base, d, name))
+    for d in evals:
+        os.makedirs(os.path.join(archive_base, d), exist_ok=True)
+        shutil.copy2(os.path.join(base, d, "cells.csv"), os.path.join(archive_base, d, "cells.csv"))
+    here = os.path.dirname(os.path.abspath(__file__))
+    git = lambda *a: subprocess.run(["git", "-C", here, *a], capture_output=True, text=True).stdout.strip()  # noqa: E731
+    provenance = {
+        "commit": git("rev-parse", "HEAD") or None,
+        "dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+        "archived_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "command": " ".join(sys.argv),
+    }
+    with open(os.path.join(archive_base, row, "archived.json"), "w") as f:
+        json.dump(provenance, f, indent=2)
+    print(f"# archived {row} in {archive_base}", flush=True)
 
 
 def table_for(alg: str, out: str, rows: list[str], columns: list[str], args) -> tuple[dict, float]:
@@ -104,30 +173,38 @@ def table_for(alg: str, out: str, rows: list[str], columns: list[str], args) -> 
     from jarob.report import write_report
 
     base = os.path.join(out, alg)
-    for row in rows:
+    archive_base = os.path.join(args.archive, alg) if args.archive else ""
+    archived = {row: c for row in rows if archive_base and (c := _archived(archive_base, row)) is not None}
+    for row in archived:
+        print(f"# {row}: from the archive {archive_base}", flush=True)
+    live = [row for row in rows if row not in archived]
+    for row in live:
         steps = args.noadv_steps if row == "NoAdv" else args.robust_steps
         _run("jarob.train", os.path.join(base, row), ["env=smax_3m", f"alg={alg}", "seeds=3", f"total_steps={steps}", *ROWS[row]])
-    for row in rows:
+    for row in live:
         for adv in LEARNED:
             _run("jarob.attack", os.path.join(base, f"attack_{adv}_vs_{row}"), [f"victim={os.path.join(base, row)}", f"adv={adv}", f"total_steps={args.attack_steps}"])
     cells, eval_s = [], 0.0
     for row in rows:
+        if row in archived:
+            cells += archived[row]
+            continue
         attackers = {adv: os.path.join(base, f"attack_{adv}_vs_{row}") for adv in LEARNED}
-        rename = {os.path.basename(path): adv for adv, path in attackers.items()}
         # Cells of earlier evaluations of this row are reused; only missing columns are evaluated.
-        done = sorted(d for d in os.listdir(base) if (d == f"eval_{row}" or d.startswith(f"eval_{row}__")) and os.path.isfile(os.path.join(base, d, "cells.csv")))
-        row_cells = [c for d in done for c in _cells(os.path.join(base, d, "cells.csv"), rename)]
+        row_cells = _row_cells(base, row)
         have = {c.adversary for c in row_cells}
         missing = [a for a in STATIC + LEARNED if a not in have]
         if missing:
             names = [attackers.get(a, a) for a in missing]
-            eval_out = os.path.join(base, f"eval_{row}" if not done else f"eval_{row}__{'_'.join(missing)}")
+            eval_out = os.path.join(base, f"eval_{row}" if not row_cells else f"eval_{row}__{'_'.join(missing)}")
             cmd = [sys.executable, "-m", "jarob.evaluate", f"runs=[{os.path.join(base, row)}]", f"adversaries=[{','.join(names)}]", "episodes=500", f"out={eval_out}", "progress=false"]
             print("$", " ".join(cmd), flush=True)
             t0 = time.time()
             subprocess.run(cmd, check=True)
             eval_s += time.time() - t0
-            row_cells += _cells(os.path.join(eval_out, "cells.csv"), rename)
+            row_cells = _row_cells(base, row)
+        if archive_base:
+            _archive_row(base, archive_base, row)
         cells += row_cells
     compare = "ATSA" if "ATSA" in rows else rows[0]
     table = write_report(os.path.join(base, "table"), cells, rows, columns, 0.25, True, compare, "smax_3m", False)
@@ -144,6 +221,7 @@ def main() -> int:
     ap.add_argument("--attack-steps", type=int, default=500_000)
     ap.add_argument("--columns", default=",".join(COLUMNS))
     ap.add_argument("--out", default="benchmarks/results_table1")
+    ap.add_argument("--archive", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "table1"))
     args = ap.parse_args()
     rows, columns = args.rows.split(","), args.columns.split(",")
     for flag, given, allowed in (("--rows", rows, list(ROWS)), ("--columns", columns, STATIC + LEARNED)):
@@ -169,7 +247,7 @@ def main() -> int:
         if "ATSA" in rows:
             figures[f"{alg}_atsa_clean"], targets[f"{alg}_atsa_clean"] = win("ATSA", "none"), (">=", 0.9)
             figures[f"{alg}_atsa_avg"], targets[f"{alg}_atsa_avg"] = win("ATSA", "AVG"), (">=", 0.85)
-            others = {r: win(r, "AVG") for r in rows if r not in ("ATSA", "ATSA-k0")}
+            others = {r: win(r, "AVG") for r in rows if not r.startswith("ATSA")}
             if others:
                 figures[f"{alg}_atsa_avg_minus_best_other"], targets[f"{alg}_atsa_avg_minus_best_other"] = win("ATSA", "AVG") - max(others.values()), (">", 0.0)
                 detail[f"{alg}_atsa_avg_minus_best_other"] = ", ".join(f"{r} {v:.3f}" for r, v in others.items())
@@ -179,13 +257,13 @@ def main() -> int:
                 figures[key], targets[key] = win(row, "fgsm") - win("NoAdv", "fgsm"), (">", 0.0)
                 detail[key] = f"{row} {win(row, 'fgsm'):.3f} vs NoAdv {win('NoAdv', 'fgsm'):.3f} under fgsm; clean {win(row, 'none'):.3f}"
         if "ERNIE" in rows and "ERNIE-plain" in rows:
-            spread = {r: _final_spread(os.path.join(args.out, alg, r)) for r in ("ERNIE", "ERNIE-plain")}
+            spread = {r: _final_spread(_summary(args, alg, r)) for r in ("ERNIE", "ERNIE-plain")}
             key = f"{alg}_ernie_final_win_rate_std_st_minus_plain"
             figures[key], targets[key] = spread["ERNIE"] - spread["ERNIE-plain"], ("<=", 0.0)
             detail[key] = f"std over seeds of the final greedy win rate: Stackelberg {spread['ERNIE']:.3f}, plain {spread['ERNIE-plain']:.3f}"
         if "ATSA-k0" in rows and "ATSA" in rows:
             detail[f"{alg}_atsa_avg"] = f"kappa=0 ablation AVG {win('ATSA-k0', 'AVG'):.3f}, clean {win('ATSA-k0', 'none'):.3f}"
-        sps = {r: json.load(open(os.path.join(args.out, alg, r, "summary.json")))["sps"] for r in rows if r in ("NoAdv", "ATSA")}
+        sps = {r: _summary(args, alg, r)["sps"] for r in rows if r in ("NoAdv", "ATSA")}
         if len(sps) == 2:
             figures[f"{alg}_atsa_sps_ratio"], targets[f"{alg}_atsa_sps_ratio"] = sps["ATSA"] / sps["NoAdv"], (">=", 0.5)
             detail[f"{alg}_atsa_sps_ratio"] = f"ATSA {sps['ATSA']:,.0f} vs NoAdv {sps['NoAdv']:,.0f} env steps/s, 3 seeds"
