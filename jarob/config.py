@@ -141,7 +141,7 @@ class RegConfig:
     steps: int  # K: ascent steps that find the perturbation
     step_size: Optional[float]  # per step; null = 2.5 eps / steps
     stackelberg: bool  # ERNIE: differentiate through the K ascent steps (eq. 4); false = plain ERNIE
-    distance: str  # ERNIE's D: l2 (squared, on the utilities) | kl (of their softmax policies)
+    distance: str  # ERNIE's D: l2 (squared, on the utilities) | mixer_l2 (l2 weighted by (dQ_tot/dQ_i)^2) | kl (of their softmax policies)
     temperature: float  # ERNIE kl: the softmax temperature T
     eps: Optional[float]  # the ball's radius; null = env.eps (the env's default budget)
 
@@ -338,7 +338,7 @@ def _validate_regularizer(r: RegConfig) -> None:
     _require(r.steps > 0, f"reg.steps: must be > 0, got {r.steps}")
     _require(r.step_size is None or r.step_size > 0, f"reg.step_size: must be > 0, got {r.step_size}")
     _require(r.eps is None or r.eps > 0, f"reg.eps: must be > 0, got {r.eps}")
-    _require(r.distance in ("l2", "kl"), f"reg.distance: must be one of l2, kl; got {r.distance!r}")
+    _require(r.distance in ("l2", "mixer_l2", "kl"), f"reg.distance: must be one of l2, mixer_l2, kl; got {r.distance!r}")
     _require(r.temperature > 0, f"reg.temperature: must be > 0, got {r.temperature}")
 
 

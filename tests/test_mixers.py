@@ -35,3 +35,25 @@ def test_vdn_is_the_sum():
     params = mixer.init(jax.random.PRNGKey(0), jnp.zeros((3,)), jnp.zeros((2,)))
     q = jnp.array([[1.0, 2.0, -0.5], [0.0, 0.0, 4.0]])
     np.testing.assert_allclose(mixer.apply(params, q, jnp.zeros((2, 2))), [2.5, 4.0])
+
+
+def test_mixer_gradient_vdn_ones_and_qmix_scale_freedom():
+    """VDN: dQ_tot/dQ_i = 1. QMIX: the utilities scaled by c with the first mixing weights scaled
+    by 1/c give the same Q_tot, and dQ_tot/dQ_i scales by 1/c, so (dQ_tot/dQ_i)^2 |dQ_i|^2 (ERNIE's
+    mixer_l2 term) does not change while the plain |dQ_i|^2 shrinks by c^2."""
+    from jarob.learners.mixers import mixer_gradient
+
+    qs = jax.random.normal(jax.random.PRNGKey(1), (5, 3))
+    states = jax.random.normal(jax.random.PRNGKey(2), (5, 7))
+    vdn = VDNMixer()
+    np.testing.assert_allclose(mixer_gradient(vdn, vdn.init(jax.random.PRNGKey(0), qs, states), qs, states), np.ones((5, 3)))
+
+    mixer = QMixer(embed_dim=8, hypernet_hidden=16)
+    params = mixer.init(jax.random.PRNGKey(0), jnp.zeros((3,)), jnp.zeros((7,)))
+    c = 0.1
+    scaled = jax.tree_util.tree_map_with_path(lambda path, x: x / c if "hyper_w1_1" in jax.tree_util.keystr(path) else x, params)
+    np.testing.assert_allclose(mixer.apply(scaled, c * qs, states), mixer.apply(params, qs, states), rtol=1e-5, atol=1e-5)
+    g, g_scaled = mixer_gradient(mixer, params, qs, states), mixer_gradient(mixer, scaled, c * qs, states)
+    np.testing.assert_allclose(g_scaled, g / c, rtol=1e-4)
+    dq = jax.random.normal(jax.random.PRNGKey(3), (5, 3))
+    np.testing.assert_allclose(g_scaled**2 * (c * dq) ** 2, g**2 * dq**2, rtol=1e-4)

@@ -62,6 +62,12 @@ def test_ernie_distance_and_regularizer_hand_computed():
     for stackelberg in (False, True):
         r = ernie_regularizer(q_fn, obs, jnp.array([[True, True, False]]), _box(eps=0.1), start, jnp.ones(1, bool), steps=3, step_size=0.05, stackelberg=stackelberg)
         np.testing.assert_allclose(r, [0.05], rtol=1e-5)
+    # mixer_l2: agent i's D weighted by w_i; two agents with slopes w and 3w, weights 4 and 0.5:
+    # R = 4 * 0.05 + 0.5 * 9 * 0.05, and the perturbation (each at its ball's edge) is unchanged.
+    q_fn2 = lambda x: x * w * jnp.array([[1.0], [3.0]])  # noqa: E731
+    obs2, avail2 = jnp.full((2, 1), 0.5), jnp.array([[True, True, False]] * 2)
+    r = ernie_regularizer(q_fn2, obs2, avail2, _box(eps=0.1), obs2 + 0.02, jnp.ones(1, bool), steps=3, step_size=0.05, stackelberg=False, distance=ernie_distance("mixer_l2"), agent_weight=jnp.array([4.0, 0.5]))
+    np.testing.assert_allclose(r, 4 * 0.05 + 0.5 * 9 * 0.05, rtol=1e-5)
 
 
 def _tiny_ernie(stackelberg):
@@ -106,21 +112,21 @@ def test_schedules():
     assert float(regularizer_weight(ernie, 0.0)) == float(regularizer_weight(ernie, 0.9)) == pytest.approx(0.1)
 
 
-@pytest.mark.parametrize("overrides, message", [(["reg=foo"], "reg: unknown 'foo'"), (["reg=pr", "reg.steps=0"], "reg.steps: must be > 0"), (["reg=pr", "reg.schedule=cosine"], "reg.schedule"), (["reg=ernie", "reg.distance=l1"], "reg.distance: must be one of l2, kl"), (["reg=ernie", "reg.temperature=0"], "reg.temperature: must be > 0")])
+@pytest.mark.parametrize("overrides, message", [(["reg=foo"], "reg: unknown 'foo'"), (["reg=pr", "reg.steps=0"], "reg.steps: must be > 0"), (["reg=pr", "reg.schedule=cosine"], "reg.schedule"), (["reg=ernie", "reg.distance=l1"], "reg.distance: must be one of l2, mixer_l2, kl"), (["reg=ernie", "reg.temperature=0"], "reg.temperature: must be > 0")])
 def test_bad_regularizer_config(overrides, message):
     with pytest.raises(ConfigError, match=message):
         load_config(overrides)
 
 
-@pytest.mark.parametrize("reg", ["pr", "ernie"])
+@pytest.mark.parametrize("reg", [["reg=pr"], ["reg=ernie"], ["reg=ernie", "reg.distance=mixer_l2"]])
 def test_regularized_learner_on_stored_sequences(reg):
     """The per-step utilities at the stored context equal the unrolled ones; the loss is TD +
-    weight * R; R's gradient reaches the agent but not the mixer."""
+    weight * R; R's gradient reaches the agent but not the mixer (mixer_l2's weights are constants)."""
     from jarob.trainer import Trainer
 
     from conftest import TINY
 
-    cfg = load_config(TINY + [f"reg={reg}", "reg.schedule=constant"])
+    cfg = load_config(TINY + reg + ["reg.schedule=constant"])
     tr = Trainer(cfg)
     state, _ = jax.jit(tr.iteration)(tr.init(jax.random.PRNGKey(0)), jnp.int32(0))
     seq = jax.tree.map(lambda x: x[:4], state.buffer).time_major()

@@ -44,4 +44,10 @@ class QMixer(nn.Module):
         return jnp.sum(hidden * w2, axis=-1) + v
 
 
+def mixer_gradient(mixer: nn.Module, params, qs: jax.Array, state: jax.Array) -> jax.Array:
+    """dQ_tot / dQ_i [..., N] at the utilities qs [..., N] and state [..., S]: 1 for VDN, >= 0
+    for QMIX (its local exchange rate between an agent's utility and the team's value)."""
+    return jax.grad(lambda q: jnp.sum(mixer.apply(params, q, state)))(qs)
+
+
 MIXERS = {"vdn": VDNMixer, "qmix": QMixer}

@@ -16,7 +16,12 @@ not on a batch sum).
   differences; squaring leaves the normalised ascent's path unchanged) or the KL
   divergence of the greedy policy's softmax relaxations (its D for stochastic policies, `kl`: blind
   to a shift of every action's value, so it penalizes changes of the action ranking, not of the
-  state's value), delta^K from K projected gradient-ascent steps
+  state's value), or `mixer_l2`: the l2 distance with agent i's term weighted by
+  (dQ_tot/dQ_i)^2 at the stored transition (held constant), i.e. measured in units of the team's
+  value. QMIX's utilities have no scale of their own (Q_i * c with the mixer's first weights / c
+  is the same Q_tot), so plain l2 can be met by shrinking every Q_i, action gaps included, at no
+  TD cost; the weighted distance cannot. For VDN the weights are 1 and it is `l2`.
+  delta^K from K projected gradient-ascent steps
   on D from a uniform random start in B_eps (D's gradient vanishes at delta = 0). Each step moves
   along grad / max|grad| (a differentiable l_inf-steepest direction, unlike sign()). Plain ERNIE
   holds delta^K constant; Stackelberg ERNIE differentiates through the K steps (eq. 4: the
@@ -83,8 +88,9 @@ def kl_distance(q_perturbed: jax.Array, q_clean: jax.Array, avail: jax.Array, te
 
 
 def ernie_distance(kind: str, temperature: float = 1.0):
-    """The D of `reg.distance` (`l2` | `kl` at `reg.temperature`), as D(q_perturbed, q_clean, avail)."""
-    if kind == "l2":
+    """The per-agent D of `reg.distance` (`l2` | `mixer_l2` | `kl` at `reg.temperature`), as
+    D(q_perturbed, q_clean, avail); `mixer_l2`'s weights are applied by `ernie_regularizer`."""
+    if kind in ("l2", "mixer_l2"):
         return l2_distance
     return functools.partial(kl_distance, temperature=temperature)
 
@@ -103,11 +109,16 @@ def ernie_perturbation(q_fn, obs: jax.Array, q_clean: jax.Array, avail: jax.Arra
     return jax.lax.fori_loop(0, steps, body, start)
 
 
-def ernie_regularizer(q_fn, obs: jax.Array, avail: jax.Array, project, start: jax.Array, mask, *, steps: int, step_size, stackelberg: bool, distance=l2_distance) -> jax.Array:
-    """ERNIE's R per sample [...] (eq. 2 / eq. 4): sum over agents of D(Q(o + delta^K), Q(o));
-    `stackelberg` keeps the gradient through delta^K, otherwise it is held constant."""
+def ernie_regularizer(q_fn, obs: jax.Array, avail: jax.Array, project, start: jax.Array, mask, *, steps: int, step_size, stackelberg: bool, distance=l2_distance, agent_weight=None) -> jax.Array:
+    """ERNIE's R per sample [...] (eq. 2 / eq. 4): sum over agents of w_i D(Q(o + delta^K), Q(o)),
+    w_i = `agent_weight` [..., N] (default 1; constants: `mixer_l2` passes (dQ_tot/dQ_i)^2);
+    `stackelberg` keeps the gradient through delta^K, otherwise it is held constant. Each agent's
+    perturbation moves only its own D, so the weights leave the ascent's (normalised) path as it is."""
     q_clean = q_fn(obs)
     x = ernie_perturbation(q_fn, obs, q_clean, avail, project, start, mask, steps=steps, step_size=step_size, distance=distance)
     if not stackelberg:
         x = jax.lax.stop_gradient(x)
-    return jnp.sum(distance(q_fn(x), q_clean, avail), axis=-1)
+    d = distance(q_fn(x), q_clean, avail)
+    if agent_weight is not None:
+        d = jax.lax.stop_gradient(agent_weight) * d
+    return jnp.sum(d, axis=-1)

@@ -16,7 +16,7 @@ from flax import struct
 
 from jarob.config import AlgConfig, RegConfig
 from jarob.envs import MarlEnv
-from jarob.learners.mixers import QMixer, VDNMixer
+from jarob.learners.mixers import QMixer, VDNMixer, mixer_gradient
 from jarob.learners.optim import clipped_adam, hard_target_update
 from jarob.learners.regularizers import ernie_distance, ernie_regularizer, pr_regularizer, regularizer_weight
 from jarob.learners.targets import lambda_returns
@@ -93,9 +93,10 @@ class ValueDecomposition:
         rewards = seq.reward * self.cfg.reward_scale
         return lambda_returns(rewards, seq.done, v_next, self.cfg.gamma, self.cfg.td_lambda)
 
-    def regularizer(self, agent_params, context: jax.Array, seq: Sequence, key: jax.Array) -> jax.Array:
+    def regularizer(self, agent_params, context: jax.Array, seq: Sequence, key: jax.Array, agent_weight=None) -> jax.Array:
         """R per transition [T, B] at each stored step's observation, the agent stepped from the
-        hidden state `context` [T, B, N, H] the sequence reaches before that step."""
+        hidden state `context` [T, B, N, H] the sequence reaches before that step; `agent_weight`
+        [T, B, N] weighs ERNIE's per-agent distances (`mixer_l2`)."""
         r, eps = self.reg, self.reg_eps
         obs, avail = seq.obs[:-1], seq.avail[:-1]
 
@@ -108,7 +109,7 @@ class ValueDecomposition:
         step_size = 2.5 * eps / r.steps if r.step_size is None else r.step_size
         if r.name == "ernie":
             start = self.spec.random_point(key, obs, eps)
-            return ernie_regularizer(q_fn, obs, avail, project, start, self.spec.mask, steps=r.steps, step_size=step_size, stackelberg=r.stackelberg, distance=ernie_distance(r.distance, r.temperature))
+            return ernie_regularizer(q_fn, obs, avail, project, start, self.spec.mask, steps=r.steps, step_size=step_size, stackelberg=r.stackelberg, distance=ernie_distance(r.distance, r.temperature), agent_weight=agent_weight)
         return pr_regularizer(q_fn, obs, avail, project, c=r.hinge_c, steps=r.steps, step_size=step_size)
 
     def loss(self, params, target_params, seq: Sequence, weights=None, key=None, reg_weight=0.0):
@@ -120,13 +121,18 @@ class ValueDecomposition:
             q = self.unroll_q(params["agent"], seq)
         else:
             q, context = unroll_sequence(params["agent"], seq.hidden, seq, self.num_actions, with_context=True)
-        q_tot = self.mixer.apply(params["mixer"], take(q[:-1], seq.action), seq.state[:-1])
+        q_taken = take(q[:-1], seq.action)
+        q_tot = self.mixer.apply(params["mixer"], q_taken, seq.state[:-1])
         targets = jax.lax.stop_gradient(self.td_targets(q, target_params, seq))
         td = weighted_mean((q_tot - targets) ** 2, weights)
         metrics = {"loss": td, "q_tot": jnp.mean(q_tot), "target": jnp.mean(targets)}
         if self.reg is None:
             return td, metrics
-        r = weighted_mean(self.regularizer(params["agent"], jax.lax.stop_gradient(context[:-1]), seq, key), weights)
+        agent_weight = None
+        if self.reg.name == "ernie" and self.reg.distance == "mixer_l2":
+            agent_weight = jax.lax.stop_gradient(mixer_gradient(self.mixer, params["mixer"], q_taken, seq.state[:-1])) ** 2
+            metrics["mixer_grad"] = jnp.mean(jnp.sqrt(agent_weight))
+        r = weighted_mean(self.regularizer(params["agent"], jax.lax.stop_gradient(context[:-1]), seq, key, agent_weight), weights)
         metrics["reg"] = r
         return td + reg_weight * r, metrics
 
