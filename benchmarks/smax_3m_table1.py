@@ -81,13 +81,11 @@ def _run(module: str, run_dir: str, args: list[str]) -> None:
     if os.path.isfile(os.path.join(run_dir, "summary.json")):
         print(f"# reusing {run_dir}", flush=True)
         return
-    from jarob.checkpoint import has_checkpoint
 
     resume = []
-    if has_checkpoint(os.path.join(run_dir, "checkpoints")):
+    if os.path.isfile(os.path.join(run_dir, "config.yaml")):  # killed: resume (from step 0 if it had no checkpoint)
         resume = ["resume=true"]
-    elif os.path.isdir(run_dir):  # killed before its first checkpoint: nothing to keep
-        print(f"# restarting {run_dir}: it has no checkpoint", flush=True)
+    elif os.path.isdir(run_dir):  # killed before it wrote its config: nothing to keep
         shutil.rmtree(run_dir)
     cmd = [sys.executable, "-m", module, f"run_dir={run_dir}", "progress=false", *args, *resume]
     print("$", " ".join(cmd), flush=True)

@@ -422,10 +422,10 @@ def load_config(overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
     """Compose configs/config.yaml with hydra overrides and validate the result."""
     overrides = list(overrides)
     _check_group_overrides(overrides)
-    return from_dict(compose_dict("config", overrides, "jarob.train"))
+    return from_dict(compose_dict("config", overrides))
 
 
-def compose_dict(config_name: str, overrides: list[str], command: str) -> dict:
+def compose_dict(config_name: str, overrides: list[str]) -> dict:
     """configs/<config_name>.yaml composed with hydra overrides, as a plain resolved dict."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
@@ -440,11 +440,28 @@ def compose_dict(config_name: str, overrides: list[str], command: str) -> dict:
         lines = str(exc).strip().splitlines() or [type(exc).__name__]
         if lines[0].startswith("Could not override") and "not in struct" in str(exc.__cause__):
             key = lines[0].split("'")[1]
-            raise ConfigError(f"{key}: unknown key; see `python -m {command} --help`") from None
+            others = [ov for ov in overrides if ov.partition("=")[0].lstrip("+~") != key]
+            raise ConfigError(f"{key}: unknown key; {_known_keys(config_name, others, key)}") from None
         raise ConfigError(lines[0]) from None
     finally:
         GlobalHydra.instance().clear()
     return data
+
+
+def _known_keys(config_name: str, overrides: list[str], key: str) -> str:
+    """'known under <parent>: a, b, ...' for an unknown dotted `key`: the keys of its deepest
+    existing parent in the config composed without it."""
+    try:
+        node = compose_dict(config_name, overrides)
+    except ConfigError:
+        return "see README.md"
+    path = []
+    for part in key.split(".")[:-1]:
+        if not isinstance(node.get(part), dict):
+            break
+        node, path = node[part], path + [part]
+    where = f" under {'.'.join(path)}" if path else ""
+    return f"known{where}: {', '.join(sorted(node))}"
 
 
 def adv_config(name: str) -> AdvConfig:
@@ -475,7 +492,7 @@ def load_eval_config(overrides: list[str] | tuple[str, ...] = ()) -> EvalConfig:
     for ov in overrides:
         if "=" not in ov:
             raise ConfigError(f"{ov}: expected key=value")
-    cfg = _build(EvalConfig, compose_dict("evaluate", list(overrides), "jarob.evaluate"), "")
+    cfg = _build(EvalConfig, compose_dict("evaluate", list(overrides)), "")
     _require(len(cfg.runs) > 0, "runs: give at least one run directory, e.g. runs=[runs/a,runs/b]")
     _require(len(cfg.adversaries) > 0, "adversaries: give at least one, e.g. adversaries=[none,fgsm]")
     _require(cfg.episodes > 0, f"episodes: must be > 0, got {cfg.episodes}")

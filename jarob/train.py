@@ -2,8 +2,8 @@
 
 Trains `seeds` seeds in one jitted, vmapped program, run in chunks from this thin driver:
 between chunks it logs (progress bar, metrics.csv, TensorBoard), evaluates greedily and
-checkpoints. `resume=true` continues `run_dir` from its last checkpoint and ends bit-identical
-to an uninterrupted run. A run directory holds config.yaml, metrics.csv, checkpoints/ and,
+checkpoints. `resume=true` continues `run_dir` from its last checkpoint (from step 0 if it was
+killed before its first) and ends bit-identical to an uninterrupted run. A run directory holds config.yaml, metrics.csv, checkpoints/ and,
 at the end, summary.json.
 """
 
@@ -67,8 +67,8 @@ def prepare_run_dir(cfg) -> str:
     if cfg.resume:
         if not os.path.isdir(run_dir):
             raise RunError(f"resume: run_dir {run_dir!r} does not exist")
-        if not has_checkpoint(ckpt_dir):
-            raise RunError(f"resume: run_dir {run_dir!r} has no checkpoint")
+        if not has_checkpoint(ckpt_dir) and not os.path.isfile(os.path.join(run_dir, "config.yaml")):
+            raise RunError(f"resume: run_dir {run_dir!r} has no checkpoint and no config.yaml")
         saved = _load_yaml(os.path.join(run_dir, "config.yaml"))
         now = _flatten(to_dict(cfg))
         for key, value in sorted(_flatten(saved).items()):
@@ -109,7 +109,12 @@ def run(cfg, run_dir: str, victim: str | None = None) -> dict:
     from jarob.trainer import Trainer, seed_keys
 
     t_start = time.time()
-    if victim is not None and not cfg.resume:
+    ckpt = Checkpointer(os.path.join(run_dir, "checkpoints"))
+    restart = cfg.resume and ckpt.latest_step() is None  # killed before its first checkpoint
+    if restart:  # nothing was kept: start again from step 0, dropping what the killed run logged
+        shutil.rmtree(os.path.join(run_dir, "tensorboard"), ignore_errors=True)
+        MetricsLog(run_dir, _METRIC_COLUMNS, False).truncate_after(-1)
+    if victim is not None and (not cfg.resume or restart):
         with open(os.path.join(run_dir, ATTACK_FILE), "w") as f:
             json.dump({"victim": os.path.abspath(victim)}, f)
     trainer = Trainer(cfg, train_team=victim is None)
@@ -132,10 +137,9 @@ def run(cfg, run_dir: str, victim: str | None = None) -> dict:
     compile_s = time.time() - t0
     state = init_c(keys, *init_args)
 
-    ckpt = Checkpointer(os.path.join(run_dir, "checkpoints"))
     log = MetricsLog(run_dir, _METRIC_COLUMNS, cfg.tensorboard)
     first_chunk, wall_before, solved = 0, 0.0, None
-    if cfg.resume:
+    if cfg.resume and not restart:
         step = ckpt.latest_step()
         state, meta = ckpt.restore(step, state)
         first_chunk, wall_before, solved = meta["chunks_done"], meta["wall_s"], meta["solved"]
@@ -253,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if any(a in ("-h", "--help") for a in args):
         print(USAGE)
-        print("Keys and defaults: configs/config.yaml, configs/alg/*.yaml (see README.md).")
+        print("Keys and defaults: configs/config.yaml and its groups configs/{env,alg,adv,reg}/*.yaml (see README.md).")
         return 0
     from jarob.config import ConfigError, load_config
 

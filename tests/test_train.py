@@ -89,6 +89,20 @@ def test_resume_is_bit_identical(reference_run, tmp_path, monkeypatch):
     assert json.loads((run_dir / "summary.json").read_text())["final"] == ref
 
 
+def test_resume_before_first_checkpoint_starts_again(reference_run, tmp_path):
+    """A run SIGKILLed before its first checkpoint leaves config.yaml and a partial metrics.csv;
+    resume=true starts it again from step 0 and ends as the uninterrupted run."""
+    run_dir = tmp_path / "early"
+    run_dir.mkdir()
+    (run_dir / "config.yaml").write_text((reference_run / "config.yaml").read_text())
+    logged = (reference_run / "metrics.csv").read_text().splitlines(keepends=True)
+    (run_dir / "metrics.csv").write_text("".join(logged[:3]))  # header + chunk 0 of both seeds
+    assert main(TINY + [f"run_dir={run_dir}", "resume=true"]) == 0
+    assert _rows(run_dir) == _rows(reference_run)
+    a, b = _final_params(run_dir, TINY), _final_params(reference_run, TINY)
+    jax.tree.map(np.testing.assert_array_equal, a, b)
+
+
 def test_resume_refuses_changed_config(reference_run, capsys):
     assert main(TINY + [f"run_dir={reference_run}", "resume=true", "alg.lr=0.5"]) == 2
     assert "alg.lr" in capsys.readouterr().err
