@@ -3,8 +3,8 @@
 Trains `seeds` seeds in one jitted, vmapped program, run in chunks from this thin driver:
 between chunks it logs (progress bar, metrics.csv, TensorBoard), evaluates greedily and
 checkpoints. `resume=true` continues `run_dir` from its last checkpoint (from step 0 if it was
-killed before its first) and ends bit-identical to an uninterrupted run. A run directory holds config.yaml, metrics.csv, checkpoints/ and,
-at the end, summary.json.
+killed before its first) and ends bit-identical to an uninterrupted run. A run directory holds
+config.yaml, metrics.csv, checkpoints/ and, at the end, summary.json.
 """
 
 from __future__ import annotations
@@ -110,10 +110,7 @@ def run(cfg, run_dir: str, victim: str | None = None) -> dict:
 
     t_start = time.time()
     ckpt = Checkpointer(os.path.join(run_dir, "checkpoints"))
-    restart = cfg.resume and ckpt.latest_step() is None  # killed before its first checkpoint
-    if restart:  # nothing was kept: start again from step 0, dropping what the killed run logged
-        shutil.rmtree(os.path.join(run_dir, "tensorboard"), ignore_errors=True)
-        MetricsLog(run_dir, _METRIC_COLUMNS, False).truncate_after(-1)
+    restart = cfg.resume and ckpt.latest_step() is None  # killed before its first checkpoint: from step 0
     if victim is not None and (not cfg.resume or restart):
         with open(os.path.join(run_dir, ATTACK_FILE), "w") as f:
             json.dump({"victim": os.path.abspath(victim)}, f)
@@ -137,13 +134,15 @@ def run(cfg, run_dir: str, victim: str | None = None) -> dict:
     compile_s = time.time() - t0
     state = init_c(keys, *init_args)
 
+    if restart:  # the killed run's TensorBoard events describe steps that will be run again
+        shutil.rmtree(os.path.join(run_dir, "tensorboard"), ignore_errors=True)
     log = MetricsLog(run_dir, _METRIC_COLUMNS, cfg.tensorboard)
     first_chunk, wall_before, solved = 0, 0.0, None
-    if cfg.resume and not restart:
-        step = ckpt.latest_step()
-        state, meta = ckpt.restore(step, state)
-        first_chunk, wall_before, solved = meta["chunks_done"], meta["wall_s"], meta["solved"]
-        log.truncate_after(first_chunk - 1)
+    if cfg.resume:
+        if not restart:
+            state, meta = ckpt.restore(ckpt.latest_step(), state)
+            first_chunk, wall_before, solved = meta["chunks_done"], meta["wall_s"], meta["solved"]
+        log.truncate_after(first_chunk - 1)  # drop rows logged after the checkpoint (all of them on a restart)
 
     t0 = time.time()
     chunk_c = chunk.lower(state, jnp.int32(0), jnp.int32(schedule[0][1])).compile()
