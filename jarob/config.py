@@ -461,7 +461,21 @@ def _known_keys(config_name: str, overrides: list[str], key: str) -> str:
             break
         node, path = node[part], path + [part]
     where = f" under {'.'.join(path)}" if path else ""
-    return f"known{where}: {', '.join(sorted(node))}"
+    nested = _nested_paths(node, key.split(".")[-1], path)
+    hint = f"did you mean {' or '.join(nested)}? " if nested else ""
+    return f"{hint}known{where}: {', '.join(sorted(node))}"
+
+
+def _nested_paths(node: dict, leaf: str, path: list[str]) -> list[str]:
+    """The dotted paths below `node` (itself at `path`) whose last key is `leaf`."""
+    found = []
+    for name, child in sorted(node.items()):
+        if isinstance(child, dict):
+            here = path + [name]
+            if leaf in child:
+                found.append(".".join(here + [leaf]))
+            found += _nested_paths(child, leaf, here)
+    return found
 
 
 def adv_config(name: str) -> AdvConfig:

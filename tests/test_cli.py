@@ -21,6 +21,7 @@ BAD = [
     (["nonsense=1"], "nonsense: unknown key; known: adv, alg, checkpoint_every, env,"),
     (["alg.nonsense=1"], "alg.nonsense: unknown key; known under alg: batch_size, buffer_size,"),
     (["adv=atsa", "adv.director.nonsense=1"], "known under adv.director: alpha_anneal_steps,"),
+    (["adv=atsa", "adv.kappa=0"], "adv.kappa: unknown key; did you mean adv.director.kappa? known under adv: "),
     (["seeds"], "seeds: expected key=value"),
 ]
 
