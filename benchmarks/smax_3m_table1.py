@@ -3,7 +3,7 @@
     python benchmarks/smax_3m_table1.py [--algs qmix,vdn] [--out benchmarks/results_table1]
         [--noadv-steps 2000000] [--robust-steps 3000000] [--attack-steps 500000]
         [--rows NoAdv,RN,FGSM,ATLA,PAAD,PR,PR-REP,ERNIE,ERNIE-plain,ERNIE-kl,ERNIE-mix,ERNIE-mix-S,RAP,ATSA,ATSA-k0,ATSA-p05,ATSA-k025,ATSA-a02,ATSA-h128]
-        [--columns none,rn,fgsm,atla,paad,atsa]
+        [--columns none,rn,fgsm,atla,paad,atsa] [--reference NoAdv]
 
 For every learner (QMIX, VDN), 3 seeds each:
 1. trains the rows through `python -m jarob.train`: NoAdv (adv=none), RN (adv=rn), FGSM
@@ -36,6 +36,12 @@ measured at. A row the archive holds whole is not trained, attacked or evaluated
 and summaries come from the archive. So a table too long for one machine's lifetime is built row by
 row (`--rows <one row>` at a time), and every number in it can be traced to the run that made it.
 `--archive ''` turns this off.
+
+`--reference NoAdv` also writes the table the paper's way (its Table 1 trains each column's adversary
+once, "no re-training is performed for each cell"): every row against the three attackers trained
+against the reference row's team, into out/<alg>/table_reference_<row>/; the none, rn and fgsm
+cells are the row's own (the same evaluation keys give the same values). Each row is evaluated
+against them once (out/<alg>/ref_<row>_<team>/), and archived beside the row.
 """
 
 from __future__ import annotations
@@ -170,6 +176,37 @@ def _archive_row(base: str, archive_base: str, row: str) -> None:
     print(f"# archived {row} in {archive_base}", flush=True)
 
 
+def _evaluate(base: str, row: str, adversaries: list[str], out: str) -> float:
+    """`python -m jarob.evaluate` of one row's team (all seeds) against `adversaries`; its wall s."""
+    cmd = [sys.executable, "-m", "jarob.evaluate", f"runs=[{os.path.join(base, row)}]", f"adversaries=[{','.join(adversaries)}]", "episodes=500", f"out={out}", "progress=false"]
+    print("$", " ".join(cmd), flush=True)
+    t0 = time.time()
+    subprocess.run(cmd, check=True)
+    return time.time() - t0
+
+
+def reference_cells(base: str, archive_base: str, rows: list[str], ref: str, own: list) -> tuple[list, float]:
+    """The paper's protocol: each row's none/rn/fgsm cells (from `own`) and its cells against the
+    attackers trained once against the `ref` row, renamed to their columns; evaluated where neither
+    the run directory nor the archive holds them (then archived). Returns (cells, evaluation wall s)."""
+    rename = {f"attack_{adv}_vs_{ref}": adv for adv in LEARNED}
+    cells, eval_s = [c for c in own if c.adversary in ("none", "rn", "fgsm")], 0.0
+    for row in rows:
+        d = f"ref_{ref}_{row}"
+        found = [os.path.join(r, d, "cells.csv") for r in (base, archive_base) if r and os.path.isfile(os.path.join(r, d, "cells.csv"))]
+        if not found:
+            for name in (row, *rename):
+                if not os.path.isfile(os.path.join(base, name, "summary.json")):
+                    raise SystemExit(f"--reference {ref}: {os.path.join(base, name)} is not a finished run (archived rows keep no parameters), so {row} cannot be evaluated against {ref}'s attackers")
+            eval_s += _evaluate(base, row, [os.path.join(base, name) for name in rename], os.path.join(base, d))
+            found = [os.path.join(base, d, "cells.csv")]
+            if archive_base:
+                os.makedirs(os.path.join(archive_base, d), exist_ok=True)
+                shutil.copy2(found[0], os.path.join(archive_base, d, "cells.csv"))
+        cells += _cells(found[0], rename)
+    return cells, eval_s
+
+
 def table_for(alg: str, out: str, rows: list[str], columns: list[str], args) -> tuple[dict, float]:
     """Train, attack and evaluate one learner's rows; returns (the win-rate table, evaluation wall s)."""
     from jarob.report import write_report
@@ -199,11 +236,7 @@ def table_for(alg: str, out: str, rows: list[str], columns: list[str], args) -> 
         if missing:
             names = [attackers.get(a, a) for a in missing]
             eval_out = os.path.join(base, f"eval_{row}" if not row_cells else f"eval_{row}__{'_'.join(missing)}")
-            cmd = [sys.executable, "-m", "jarob.evaluate", f"runs=[{os.path.join(base, row)}]", f"adversaries=[{','.join(names)}]", "episodes=500", f"out={eval_out}", "progress=false"]
-            print("$", " ".join(cmd), flush=True)
-            t0 = time.time()
-            subprocess.run(cmd, check=True)
-            eval_s += time.time() - t0
+            eval_s += _evaluate(base, row, names, eval_out)
             row_cells = _row_cells(base, row)
         if archive_base:
             _archive_row(base, archive_base, row)
@@ -211,6 +244,13 @@ def table_for(alg: str, out: str, rows: list[str], columns: list[str], args) -> 
     compare = "ATSA" if "ATSA" in rows else rows[0]
     table = write_report(os.path.join(base, "table"), cells, rows, columns, 0.25, True, compare, "smax_3m", False)
     print(open(os.path.join(base, "table", "table.md")).read())
+    if args.reference:
+        ref_cells, ref_s = reference_cells(base, archive_base, rows, args.reference, cells)
+        eval_s += ref_s
+        ref_dir = os.path.join(base, f"table_reference_{args.reference}")
+        write_report(ref_dir, ref_cells, rows, [c for c in columns if c != "pgd"], 0.25, True, compare, "smax_3m", False)
+        print(f"# the paper's protocol: atla, paad and atsa are the attackers trained against {args.reference}")
+        print(open(os.path.join(ref_dir, "table.md")).read())
     return table, eval_s
 
 
@@ -223,9 +263,13 @@ def main() -> int:
     ap.add_argument("--attack-steps", type=int, default=500_000)
     ap.add_argument("--columns", default=",".join(COLUMNS))
     ap.add_argument("--out", default="benchmarks/results_table1")
+    ap.add_argument("--reference", default="", help="also tabulate every row against the attackers trained against this row (the paper's protocol)")
     ap.add_argument("--archive", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "table1"))
     args = ap.parse_args()
     rows, columns = args.rows.split(","), args.columns.split(",")
+    if args.reference and args.reference not in rows:
+        print(f"--reference: {args.reference!r} is not one of --rows ({args.rows})", file=sys.stderr)
+        return 2
     for flag, given, allowed in (("--rows", rows, list(ROWS)), ("--columns", columns, STATIC + LEARNED)):
         unknown = [r for r in given if r not in allowed]
         if unknown:
