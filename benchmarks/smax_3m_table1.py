@@ -193,17 +193,16 @@ def reference_cells(base: str, archive_base: str, rows: list[str], ref: str, own
     cells, eval_s = [c for c in own if c.adversary in ("none", "rn", "fgsm")], 0.0
     for row in rows:
         d = f"ref_{ref}_{row}"
-        found = [os.path.join(r, d, "cells.csv") for r in (base, archive_base) if r and os.path.isfile(os.path.join(r, d, "cells.csv"))]
-        if not found:
+        here, kept = os.path.join(base, d, "cells.csv"), os.path.join(archive_base, d, "cells.csv") if archive_base else ""
+        if not os.path.isfile(here) and not (kept and os.path.isfile(kept)):
             for name in (row, *rename):
                 if not os.path.isfile(os.path.join(base, name, "summary.json")):
                     raise SystemExit(f"--reference {ref}: {os.path.join(base, name)} is not a finished run (archived rows keep no parameters), so {row} cannot be evaluated against {ref}'s attackers")
             eval_s += _evaluate(base, row, [os.path.join(base, name) for name in rename], os.path.join(base, d))
-            found = [os.path.join(base, d, "cells.csv")]
-            if archive_base:
-                os.makedirs(os.path.join(archive_base, d), exist_ok=True)
-                shutil.copy2(found[0], os.path.join(archive_base, d, "cells.csv"))
-        cells += _cells(found[0], rename)
+        if os.path.isfile(here) and kept:  # measured here: archived beside the row, as _archive_row does
+            os.makedirs(os.path.dirname(kept), exist_ok=True)
+            shutil.copy2(here, kept)
+        cells += _cells(here if os.path.isfile(here) else kept, rename)
     return cells, eval_s
 
 
