@@ -26,6 +26,7 @@ _METRIC_COLUMNS = ["chunk", "seed", "env_steps", "wall_s", "sps"] + [
     "loss",
     "q_tot",
     "grad_norm",
+    "dropped_updates",
     "adv_loss",
     "reg_loss",
     "train_episodes",

@@ -44,6 +44,7 @@ class ChunkMetrics:
     loss: jax.Array
     q_tot: jax.Array
     grad_norm: jax.Array
+    dropped_updates: jax.Array  # team gradient steps dropped as non-finite (`keep_if_finite`)
     adv_loss: jax.Array  # a learned adversary's TD loss (0 otherwise)
     reg_loss: jax.Array  # the team's regularizer R, before its weight (0 without one)
     train_episodes: jax.Array
@@ -130,7 +131,7 @@ class Trainer:
         env_steps = state.env_steps + a.num_envs * a.rollout_len
         zero = jnp.zeros(())
         team_turn, adv_turn = self.turns(index)
-        learner_state, buf, m = state.learner, state.buffer, {"loss": zero, "q_tot": zero, "grad_norm": zero, "reg": zero}
+        learner_state, buf, m = state.learner, state.buffer, {"loss": zero, "q_tot": zero, "grad_norm": zero, "reg": zero, "dropped": zero}
         if self.train_team:
             slot, size = replay.ring_position(index, a.num_envs, a.buffer_size)
             buf = replay.write(state.buffer, seqs, slot)
@@ -140,7 +141,7 @@ class Trainer:
 
             def learn(_):
                 new, m = jax.lax.scan(update, state.learner, jax.random.split(k_update, a.updates_per_rollout))
-                return new, {k: jnp.mean(m.get(k, zero)) for k in ("loss", "q_tot", "grad_norm", "reg")}
+                return new, {k: jnp.mean(m.get(k, zero)) for k in ("loss", "q_tot", "grad_norm", "reg")} | {"dropped": jnp.sum(m.get("dropped", zero))}
 
             learner_state, m = _when(team_turn, learn, (state.learner, m))
         adv_state, adv_m = state.adversary, {"adv_loss": zero}
@@ -155,6 +156,7 @@ class Trainer:
             "loss": m["loss"],
             "q_tot": m["q_tot"],
             "grad_norm": m["grad_norm"],
+            "dropped_updates": m["dropped"],
             "adv_loss": adv_m["adv_loss"],
             "reg_loss": m["reg"],
             "team_turns": jnp.asarray(team_turn, jnp.float32),
@@ -170,7 +172,7 @@ class Trainer:
         """Iterations first_iteration .. first_iteration + num_iterations - 1, then a greedy
         evaluation. Both counts are traced and unbatched (in_axes None under vmap): one compiled
         program serves every chunk. Returns (state, ChunkMetrics)."""
-        zero = {k: jnp.zeros(()) for k in ("loss", "q_tot", "grad_norm", "adv_loss", "reg_loss", "team_turns", "adv_turns", "episodes", "wins", "return")}
+        zero = {k: jnp.zeros(()) for k in ("loss", "q_tot", "grad_norm", "dropped_updates", "adv_loss", "reg_loss", "team_turns", "adv_turns", "episodes", "wins", "return")}
 
         def body(i, carry):
             s, acc = carry
@@ -190,6 +192,7 @@ class Trainer:
             loss=acc["loss"] / n,
             q_tot=acc["q_tot"] / n,
             grad_norm=acc["grad_norm"] / n,
+            dropped_updates=acc["dropped_updates"],
             adv_loss=acc["adv_loss"] / n_adv,
             reg_loss=acc["reg_loss"] / n,
             train_episodes=acc["episodes"],

@@ -157,3 +157,40 @@ def test_ernie_kl_distance_hand_computed_and_shift_invariant():
     # A shift of every action's value changes l2 but not kl.
     np.testing.assert_allclose(ernie_distance("kl")(q0 + 3.0, q0, avail), [0.0], atol=1e-6)
     np.testing.assert_allclose(ernie_distance("l2")(q0 + 3.0, q0, avail), [18.0])
+
+
+def test_keep_if_finite_hand_computed():
+    """A pytree with a NaN or inf floating leaf is replaced by the old one (dropped = 1); integer
+    leaves are not checked; a finite pytree passes unchanged (dropped = 0)."""
+    from jarob.learners.optim import keep_if_finite
+
+    old = {"w": jnp.array([1.0, 2.0]), "n": jnp.int32(3)}
+    for bad in (jnp.nan, jnp.inf):
+        kept, dropped = keep_if_finite({"w": jnp.array([5.0, bad]), "n": jnp.int32(4)}, old)
+        np.testing.assert_array_equal(kept["w"], [1.0, 2.0])
+        assert int(kept["n"]) == 3 and float(dropped) == 1.0
+    kept, dropped = keep_if_finite({"w": jnp.array([5.0, 6.0]), "n": jnp.int32(4)}, old)
+    np.testing.assert_array_equal(kept["w"], [5.0, 6.0])
+    assert int(kept["n"]) == 4 and float(dropped) == 0.0
+
+
+def test_team_learner_drops_a_nonfinite_step():
+    """A batch whose gradient is NaN leaves the learner state exactly as it was and counts one
+    dropped step; a clean batch is applied (the step VDN/QMIX take with Stackelberg ERNIE, whose
+    gradient can overflow, see `keep_if_finite`)."""
+    from jarob.trainer import Trainer
+
+    from conftest import TINY
+
+    tr = Trainer(load_config(TINY + ["reg=ernie"]))
+    state, _ = jax.jit(tr.iteration)(tr.init(jax.random.PRNGKey(0)), jnp.int32(0))
+    batch = jax.tree.map(lambda x: x[:4], state.buffer)
+    key = jax.random.PRNGKey(1)
+    new, m = jax.jit(tr.learner.update)(state.learner, batch, key=key)
+    assert float(m["dropped"]) == 0.0 and int(new.updates) == int(state.learner.updates) + 1
+    assert any(not np.array_equal(a, b) for a, b in zip(jax.tree.leaves(new.params), jax.tree.leaves(state.learner.params)))
+    poisoned = batch.replace(obs=batch.obs.at[0, 1].set(jnp.nan))
+    new, m = jax.jit(tr.learner.update)(state.learner, poisoned, key=key)
+    assert float(m["dropped"]) == 1.0 and not np.isfinite(float(m["loss"]))
+    for a, b in zip(jax.tree.leaves(new), jax.tree.leaves(state.learner)):
+        np.testing.assert_array_equal(a, b)

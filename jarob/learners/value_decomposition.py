@@ -17,7 +17,7 @@ from flax import struct
 from jarob.config import AlgConfig, RegConfig
 from jarob.envs import MarlEnv
 from jarob.learners.mixers import QMixer, VDNMixer, mixer_gradient
-from jarob.learners.optim import clipped_adam, hard_target_update
+from jarob.learners.optim import clipped_adam, hard_target_update, keep_if_finite
 from jarob.learners.regularizers import ernie_distance, ernie_regularizer, pr_regularizer, regularizer_weight
 from jarob.learners.targets import lambda_returns
 from jarob.networks import RNNAgent, agent_inputs, unroll_sequence
@@ -139,7 +139,9 @@ class ValueDecomposition:
     def update(self, state: LearnerState, batch: Sequence, weights=None, key=None):
         """One gradient step on a batch-major batch of sequences (`weights` [B, T] optional;
         `key` for a regularizer's random start); hard target copy every `target_update_every`
-        steps. The regularizer's weight follows its schedule in updates / total_updates."""
+        steps. The regularizer's weight follows its schedule in updates / total_updates. A step
+        that would make any of the state non-finite is dropped (`keep_if_finite`; metrics["dropped"]
+        is 1 then): Stackelberg ERNIE's gradient through the ascent can overflow float32."""
         seq = batch.time_major()
         weights = None if weights is None else jnp.swapaxes(weights, 0, 1)
         reg_weight = 0.0 if self.reg is None else regularizer_weight(self.reg, state.updates / self.total_updates)
@@ -152,4 +154,5 @@ class ValueDecomposition:
         # team <- team + team_ema * (online - team); team_ema = 1 keeps the online parameters.
         team = optax.incremental_update(params["agent"], state.team, self.cfg.team_ema)
         metrics["grad_norm"] = optax.tree.norm(grads)
-        return LearnerState(params, target, opt_state, n, team), metrics
+        new, metrics["dropped"] = keep_if_finite(LearnerState(params, target, opt_state, n, team), state)
+        return new, metrics
