@@ -20,7 +20,7 @@ import numpy as np
 
 from jarob.config import load_config
 from jarob.evaluation import load_team
-from jarob.learners.regularizers import ernie_distance
+from jarob.learners.regularizers import ernie_ascent_step, ernie_distance
 from jarob.networks import unroll_sequence
 from jarob.trainer import Trainer
 
@@ -47,15 +47,12 @@ def main(argv: list[str]) -> int:
 
     distance, q_clean = ernie_distance(r.distance, r.temperature), q_fn(obs)
     x = lrn.spec.random_point(jax.random.PRNGKey(3), obs, eps)
-    step = 2.5 * eps / r.steps if r.step_size is None else r.step_size
     dead = np.asarray(avail.sum(-1) <= 1).ravel()
     for k in range(r.steps):
-        g = jax.grad(lambda y: jnp.sum(distance(q_fn(y), q_clean, avail)))(x)
-        scale = jnp.maximum(jnp.max(jnp.where(lrn.spec.mask, jnp.abs(g), 0.0), axis=-1, keepdims=True), 1e-12)
+        x, scale = ernie_ascent_step(q_fn, obs, q_clean, avail, lambda clean, y: lrn.spec.project(clean, y, eps), lrn.spec.mask, x, step_size=lrn.reg_step_size, distance=distance)
         s = np.asarray(scale).ravel()
         print(f"step {k}: max|g| median {np.median(s):.3g}, 0.1% quantile {np.quantile(s, 1e-3):.3g}, min {s.min():.3g} over {s.size} agent-steps; "
               f"below 1e-4: {(s[dead] < 1e-4).sum()} of {dead.sum()} dead, {(s[~dead] < 1e-4).sum()} of {(~dead).sum()} others")
-        x = lrn.spec.project(obs, x + step * g / scale, eps)
     return 0
 
 

@@ -95,16 +95,22 @@ def ernie_distance(kind: str, temperature: float = 1.0):
     return functools.partial(kl_distance, temperature=temperature)
 
 
+def ernie_ascent_step(q_fn, obs: jax.Array, q_clean: jax.Array, avail: jax.Array, project, mask, x: jax.Array, *, step_size, distance=l2_distance) -> tuple[jax.Array, jax.Array]:
+    """One step of ERNIE's ascent (eq. 4): (project(obs, x + step_size * g / max|g|), max|g|),
+    g = grad_x sum D(Q(x), q_clean) (D = `distance`), max|g| [..., N, 1] per agent's observation over
+    the perturbable features `mask` [O] (at least 1e-12)."""
+    g = jax.grad(lambda y: jnp.sum(distance(q_fn(y), q_clean, avail)))(x)
+    scale = jnp.maximum(jnp.max(jnp.where(mask, jnp.abs(g), 0.0), axis=-1, keepdims=True), 1e-12)
+    return project(obs, x + step_size * g / scale), scale
+
+
 def ernie_perturbation(q_fn, obs: jax.Array, q_clean: jax.Array, avail: jax.Array, project, start: jax.Array, mask, *, steps: int, step_size, distance=l2_distance) -> jax.Array:
-    """o + delta^K (ERNIE eq. 4): `steps` steps x <- project(obs, x + step_size * g / max|g|),
-    g = grad_x sum D(Q(x), q_clean) (D = `distance`), q_clean = Q(obs), from `start`; max|g| per agent's
-    observation over the perturbable features `mask` [O]. Differentiable in the parameters
-    behind `q_fn` and q_clean (the Stackelberg gradient flows through it)."""
+    """o + delta^K (ERNIE eq. 4): `steps` of `ernie_ascent_step` from `start`, q_clean = Q(obs).
+    Differentiable in the parameters behind `q_fn` and q_clean (the Stackelberg gradient flows
+    through it)."""
 
     def body(_, x):
-        g = jax.grad(lambda y: jnp.sum(distance(q_fn(y), q_clean, avail)))(x)
-        scale = jnp.maximum(jnp.max(jnp.where(mask, jnp.abs(g), 0.0), axis=-1, keepdims=True), 1e-12)
-        return project(obs, x + step_size * g / scale)
+        return ernie_ascent_step(q_fn, obs, q_clean, avail, project, mask, x, step_size=step_size, distance=distance)[0]
 
     return jax.lax.fori_loop(0, steps, body, start)
 

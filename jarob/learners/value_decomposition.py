@@ -45,6 +45,8 @@ class ValueDecomposition:
         self.reg = reg if reg is not None and reg.name != "none" else None
         self.spec = env.perturbation
         self.reg_eps = None if self.reg is None else next(e for e in (self.reg.eps, eps, env.default_eps) if e is not None)
+        # the regularizer's ascent step: reg.step_size, by default 2.5 eps / K
+        self.reg_step_size = None if self.reg is None else (2.5 * self.reg_eps / self.reg.steps if self.reg.step_size is None else self.reg.step_size)
         self.num_agents = env.num_agents
         self.num_actions = env.num_actions
         self.obs_dim = env.obs_dim
@@ -106,11 +108,10 @@ class ValueDecomposition:
         def project(clean, x):
             return self.spec.project(clean, x, eps)
 
-        step_size = 2.5 * eps / r.steps if r.step_size is None else r.step_size
         if r.name == "ernie":
             start = self.spec.random_point(key, obs, eps)
-            return ernie_regularizer(q_fn, obs, avail, project, start, self.spec.mask, steps=r.steps, step_size=step_size, stackelberg=r.stackelberg, distance=ernie_distance(r.distance, r.temperature), agent_weight=agent_weight)
-        return pr_regularizer(q_fn, obs, avail, project, c=r.hinge_c, steps=r.steps, step_size=step_size)
+            return ernie_regularizer(q_fn, obs, avail, project, start, self.spec.mask, steps=r.steps, step_size=self.reg_step_size, stackelberg=r.stackelberg, distance=ernie_distance(r.distance, r.temperature), agent_weight=agent_weight)
+        return pr_regularizer(q_fn, obs, avail, project, c=r.hinge_c, steps=r.steps, step_size=self.reg_step_size)
 
     def loss(self, params, target_params, seq: Sequence, weights=None, key=None, reg_weight=0.0):
         """Mean squared TD error of Q_tot over every stored transition (time-major batch) plus
