@@ -28,6 +28,7 @@ _METRIC_COLUMNS = ["chunk", "seed", "env_steps", "wall_s", "sps"] + [
     "grad_norm",
     "dropped_updates",
     "adv_loss",
+    "adv_dropped_updates",
     "reg_loss",
     "train_episodes",
     "train_return",

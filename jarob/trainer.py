@@ -46,6 +46,7 @@ class ChunkMetrics:
     grad_norm: jax.Array
     dropped_updates: jax.Array  # team gradient steps dropped as non-finite (`keep_if_finite`)
     adv_loss: jax.Array  # a learned adversary's TD loss (0 otherwise)
+    adv_dropped_updates: jax.Array  # the learned adversary's gradient steps dropped as non-finite
     reg_loss: jax.Array  # the team's regularizer R, before its weight (0 without one)
     train_episodes: jax.Array
     train_return: jax.Array
@@ -144,7 +145,7 @@ class Trainer:
                 return new, {k: jnp.mean(m.get(k, zero)) for k in ("loss", "q_tot", "grad_norm", "reg")} | {"dropped": jnp.sum(m.get("dropped", zero))}
 
             learner_state, m = _when(team_turn, learn, (state.learner, m))
-        adv_state, adv_m = state.adversary, {"adv_loss": zero}
+        adv_state, adv_m = state.adversary, {"adv_loss": zero, "adv_dropped": zero}
         if self.learned_adversary:
 
             def adv_learn(_):
@@ -158,6 +159,7 @@ class Trainer:
             "grad_norm": m["grad_norm"],
             "dropped_updates": m["dropped"],
             "adv_loss": adv_m["adv_loss"],
+            "adv_dropped_updates": adv_m["adv_dropped"],
             "reg_loss": m["reg"],
             "team_turns": jnp.asarray(team_turn, jnp.float32),
             "adv_turns": jnp.asarray(adv_turn, jnp.float32),
@@ -172,7 +174,7 @@ class Trainer:
         """Iterations first_iteration .. first_iteration + num_iterations - 1, then a greedy
         evaluation. Both counts are traced and unbatched (in_axes None under vmap): one compiled
         program serves every chunk. Returns (state, ChunkMetrics)."""
-        zero = {k: jnp.zeros(()) for k in ("loss", "q_tot", "grad_norm", "dropped_updates", "adv_loss", "reg_loss", "team_turns", "adv_turns", "episodes", "wins", "return")}
+        zero = {k: jnp.zeros(()) for k in ("loss", "q_tot", "grad_norm", "dropped_updates", "adv_loss", "adv_dropped_updates", "reg_loss", "team_turns", "adv_turns", "episodes", "wins", "return")}
 
         def body(i, carry):
             s, acc = carry
@@ -194,6 +196,7 @@ class Trainer:
             grad_norm=acc["grad_norm"] / n,
             dropped_updates=acc["dropped_updates"],
             adv_loss=acc["adv_loss"] / n_adv,
+            adv_dropped_updates=acc["adv_dropped_updates"],
             reg_loss=acc["reg_loss"] / n,
             train_episodes=acc["episodes"],
             train_return=acc["return"] / episodes,

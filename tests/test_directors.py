@@ -286,3 +286,25 @@ def test_director_config_off_for_static_adversaries():
         from jarob.config import _validate_director
 
         _validate_director(dataclasses.replace(cfg, director=load_config(["adv=paad"]).adv.director), 16)
+
+
+def test_sdor_drops_a_nonfinite_step():
+    """SDor's gradient step: a clean batch is applied, one whose gradient is NaN leaves the soft
+    learner's state exactly as it was and counts one dropped step (`keep_if_finite`)."""
+    from jarob.trainer import Trainer
+
+    cfg = load_config(["adv=atsa", "adv.attack_prob=1", "alg.num_envs=2", "alg.rollout_len=4", "alg.hidden_dim=16", "alg.buffer_size=8", "total_steps=64", *DIRECTOR])
+    tr = Trainer(cfg)
+    new, sums = jax.jit(tr.iteration)(tr.init(jax.random.PRNGKey(0)), jnp.int32(0))
+    assert float(sums["adv_dropped_updates"]) == 0.0
+    lrn, ls = tr.adversary.learner, new.adversary["learner"]
+    batch = jax.tree.map(lambda x: x[:2], new.adversary["buffer"])
+    update = jax.jit(lrn.update)
+    stepped, m = update(ls, batch, jnp.int32(64), jax.random.PRNGKey(1))
+    assert float(m["dropped"]) == 0.0 and int(stepped.updates) == int(ls.updates) + 1
+    assert any(not np.array_equal(a, b) for a, b in zip(jax.tree.leaves(stepped.params), jax.tree.leaves(ls.params)))
+    poisoned = batch.replace(seq=batch.seq.replace(obs=batch.seq.obs.at[0, 1].set(jnp.nan)))
+    kept, m = update(ls, poisoned, jnp.int32(64), jax.random.PRNGKey(1))
+    assert float(m["dropped"]) == 1.0 and not np.isfinite(float(m["loss"]))
+    for a, b in zip(jax.tree.leaves(kept), jax.tree.leaves(ls)):
+        np.testing.assert_array_equal(a, b)

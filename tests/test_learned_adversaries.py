@@ -121,6 +121,29 @@ def test_alternating_training_learns_in_turns():
     assert same(s1.learner.params, s2.learner.params) and not same(s1.adversary["params"], s2.adversary["params"])
     assert (float(sums1["team_turns"]), float(sums1["adv_turns"]), float(sums2["team_turns"]), float(sums2["adv_turns"])) == (1, 0, 0, 1)
     assert float(sums1["adv_loss"]) == 0.0 and math.isfinite(float(sums2["adv_loss"]))
+    assert float(sums2["adv_dropped_updates"]) == 0.0
+
+
+def test_atla_drops_nonfinite_ppo_steps():
+    """ATLA's PPO steps on a clean rollout are applied; on a rollout whose clean observations are
+    NaN every step is dropped (`keep_if_finite`): the adversary's parameters and optimiser state
+    stay exactly as they were and all epochs x minibatches steps are counted."""
+    from jarob.rollout import collect
+    from jarob.trainer import Trainer
+
+    tr = Trainer(load_config(["adv=atla", "adv.ppo.minibatches=2", "adv.ppo.epochs=2", *SMALL]))
+    s0 = tr.init(jax.random.PRNGKey(0))
+    actor, _, records, carry0 = collect(tr.env, tr.learner, s0.learner.params["agent"], s0.actor, jax.random.PRNGKey(1), 1.0, 8, tr.adversary, s0.adversary)
+    update = jax.jit(tr.adversary.update)
+    new, m = update(s0.adversary, records, carry0, actor, jnp.int32(0), jnp.int32(32), jax.random.PRNGKey(2))
+    assert float(m["adv_dropped"]) == 0.0
+    assert any(not np.array_equal(a, b) for a, b in zip(jax.tree.leaves(new["params"]), jax.tree.leaves(s0.adversary["params"])))
+    poisoned = records.replace(clean_obs=jnp.full_like(records.clean_obs, jnp.nan))
+    new, m = update(s0.adversary, poisoned, carry0, actor, jnp.int32(0), jnp.int32(32), jax.random.PRNGKey(2))
+    assert float(m["adv_dropped"]) == 4.0
+    for key in ("params", "opt"):
+        for a, b in zip(jax.tree.leaves(new[key]), jax.tree.leaves(s0.adversary[key])):
+            np.testing.assert_array_equal(a, b)
 
 
 def test_rap_members_play_whole_episodes_and_learn_only_from_their_own():

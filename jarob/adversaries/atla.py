@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from jarob.adversaries.base import ObservationAdversary, TeamView
-from jarob.learners.optim import clipped_adam
+from jarob.learners.optim import clipped_adam, keep_if_finite
 from jarob.learners.ppo import clipped_surrogate, gae, normalize
 from jarob.ops import weighted_mean
 
@@ -130,7 +130,8 @@ class ATLA(ObservationAdversary):
     def update(self, adv_state: dict, records, carry0: dict, actor_end, index: jax.Array, env_steps: jax.Array, key: jax.Array):
         """GAE on the rollout (reward -r * reward_scale, V(s) from the critic before the update),
         then `epochs` passes of `minibatches` PPO steps over its env steps, learning from the
-        attacked ones only. Returns (adv_state, metrics)."""
+        attacked ones only; a step that would leave non-finite state is dropped (`keep_if_finite`).
+        Returns (adv_state, metrics)."""
         p = self.cfg.ppo
         params = adv_state["params"]
         values = self.critic.apply(params["critic"], records.state)  # [T, E]
@@ -151,8 +152,9 @@ class ATLA(ObservationAdversary):
         def minibatch(carry, batch):
             params, opt = carry
             (loss, m), grads = jax.value_and_grad(self.loss, has_aux=True)(params, batch)
-            updates, opt = self.tx.update(grads, opt, params)
-            return (jax.tree.map(jnp.add, params, updates), opt), {"loss": loss, **m}
+            updates, new_opt = self.tx.update(grads, opt, params)
+            (params, opt), dropped = keep_if_finite((jax.tree.map(jnp.add, params, updates), new_opt), (params, opt))
+            return (params, opt), {"loss": loss, "dropped": dropped, **m}
 
         def epoch(carry, k):
             order = jax.random.permutation(k, n)
@@ -161,4 +163,4 @@ class ATLA(ObservationAdversary):
 
         (params, opt), m = jax.lax.scan(epoch, (params, adv_state["opt"]), jax.random.split(key, p.epochs))
         new = {**adv_state, "params": params, "opt": opt, "steps": env_steps}
-        return new, {"adv_loss": jnp.mean(m["loss"])}
+        return new, {"adv_loss": jnp.mean(m["loss"]), "adv_dropped": jnp.sum(m["dropped"])}

@@ -117,7 +117,7 @@ class Director(ObservationAdversary):
         """Store the rollout from the director's side (clean observations, its targets, -r, which
         steps were attacked) and take `updates_per_rollout` gradient steps, learning from the
         attacked steps only (`adv.attack_prob` < 1 leaves some episodes clean). Returns
-        (adv_state, metrics)."""
+        (adv_state, metrics); metrics["adv_dropped"] counts the steps dropped as non-finite."""
         d = self.cfg.director
         ts = actor_end.ts
         view = records.replace(obs=records.clean_obs, last_action=records.adv_out["last"], action=records.adv_out["target"], reward=-records.reward)
@@ -136,4 +136,4 @@ class Director(ObservationAdversary):
 
         learner_state, m = jax.lax.scan(step, adv_state["learner"], jax.random.split(key, d.updates_per_rollout))
         new = {**adv_state, "learner": learner_state, "params": learner_state.params, "buffer": buf, "steps": env_steps}
-        return new, {"adv_loss": jnp.mean(m["loss"])}
+        return new, {"adv_loss": jnp.mean(m["loss"]), "adv_dropped": jnp.sum(m["dropped"])}

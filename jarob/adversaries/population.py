@@ -59,4 +59,4 @@ class Population(ObservationAdversary):
             return {k: new[k] for k in members}, metrics
 
         new, metrics = jax.vmap(one)(members, jax.random.split(key, self.size), jnp.arange(self.size))
-        return {**adv_state, **new, "steps": env_steps}, {"adv_loss": jnp.mean(metrics["adv_loss"])}
+        return {**adv_state, **new, "steps": env_steps}, {"adv_loss": jnp.mean(metrics["adv_loss"]), "adv_dropped": jnp.sum(metrics["adv_dropped"])}

@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from jarob.learners.optim import clipped_adam, hard_target_update
+from jarob.learners.optim import clipped_adam, hard_target_update, keep_if_finite
 from jarob.learners.targets import lambda_returns
 from jarob.networks import RNNAgent, agent_inputs, unroll_sequence
 from jarob.ops import mask_logits, take, weighted_mean
@@ -222,7 +222,8 @@ class SoftFactorizedQ:
 
     def update(self, state: SoftState, batch, env_steps: jax.Array, key: jax.Array):
         """One gradient step on a batch-major batch of `DirectorItem`s; hard target copy every
-        `target_update_every` steps."""
+        `target_update_every` steps. A step that would leave non-finite state is dropped
+        (`keep_if_finite`; metrics["dropped"] is 1 then)."""
         seq = batch.seq.time_major()
         realised = jnp.swapaxes(batch.team_action, 0, 1)
         weights = jnp.swapaxes(batch.attacked, 0, 1)
@@ -233,4 +234,5 @@ class SoftFactorizedQ:
         n = state.updates + 1
         target = hard_target_update(state.target_params, params, n, self.cfg.target_update_every)
         metrics["alpha"] = alpha
-        return SoftState(params, target, opt_state, n), metrics
+        new, metrics["dropped"] = keep_if_finite(SoftState(params, target, opt_state, n), state)
+        return new, metrics
