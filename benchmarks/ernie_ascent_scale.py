@@ -1,17 +1,33 @@
-"""How small ERNIE's ascent normaliser max|g| gets with a trained team (a diagnostic).
+"""How small ERNIE's ascent normaliser max|g| gets with a trained team, and what it does to the
+Stackelberg gradient (a diagnostic).
 
     python benchmarks/ernie_ascent_scale.py <run_dir> [seed] [sequences]
+    python benchmarks/ernie_ascent_scale.py <run_dir> <seed> <sequences> --buffer <checkpoint step>
 
 Each ERNIE ascent step moves along g / max|g| (`jarob.learners.regularizers.ernie_perturbation`),
-so the Stackelberg gradient through it scales as 1 / max|g|. This loads a trained team of a
-`reg=ernie` run, fills a replay buffer with its own play (a few training iterations whose updates
-are discarded: the team's parameters are put back before each one), runs the ascent from the
-learner's random start on `sequences` stored sequences and prints, per step, the distribution of
-max|g| over agent-steps, split into agents with one available action (dead) and the others.
+so the Stackelberg gradient through it may scale as 1 / max|g|.
+
+Without --buffer this loads a trained team of a `reg=ernie` run, fills a replay buffer with its own
+play (a few training iterations whose updates are discarded: the team's parameters are put back
+before each one), runs the ascent from the learner's random start on `sequences` stored sequences
+and prints, per step, the distribution of max|g| over agent-steps, split into agents with one
+available action (dead) and the others.
+
+With --buffer it restores the run's checkpoint <step> (the learner's own parameters and replay
+buffer at that point) and, for each of the first `sequences` stored sequences on its own (random
+start from fold_in(key, index)), takes the smallest max|g| over its agent-steps and ascent steps
+(dead agents and the others apart) and its summed R and the norm of that sum's parameter gradient
+(`ValueDecomposition.regularizer`): with every agent; with the agents without a choice left out
+of R and of the ascent (their available actions masked, so D = 0 for them); and plain (the
+perturbation held constant). It prints their distributions and the sequences with the largest
+gradients and the smallest normalisers.
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import os
 import sys
 
 import jax
@@ -19,17 +35,33 @@ import jax.numpy as jnp
 import numpy as np
 
 from jarob.config import load_config
-from jarob.evaluation import load_team
 from jarob.learners.regularizers import ernie_ascent_step, ernie_distance
 from jarob.networks import unroll_sequence
 from jarob.trainer import Trainer
 
+USAGE = __doc__.strip().splitlines()[3:5]
 
-def main(argv: list[str]) -> int:
-    if not 1 <= len(argv) <= 3:
-        print(__doc__.strip().splitlines()[2].strip(), file=sys.stderr)
-        return 2
-    run_dir, seed, sequences = argv[0], int(argv[1]) if len(argv) > 1 else 0, int(argv[2]) if len(argv) > 2 else 96
+
+def ascent_normalisers(lrn, agent, seq, key):
+    """max|g| [K, T, B, N] at each of the learner's ascent steps on the time-major `seq`, from the
+    learner's random start drawn with `key`."""
+    _, context = unroll_sequence(agent, seq.hidden, seq, lrn.num_actions, with_context=True)
+    obs, avail, eps, r = seq.obs[:-1], seq.avail[:-1], lrn.reg_eps, lrn.reg
+
+    def q_fn(o):
+        return lrn.step_q(agent, context[:-1], o, seq.last_action[:-1], seq.first[:-1])[1]
+
+    distance, q_clean = ernie_distance(r.distance, r.temperature), q_fn(obs)
+    x, out = lrn.spec.random_point(key, obs, eps), []
+    for _ in range(r.steps):
+        x, scale = ernie_ascent_step(q_fn, obs, q_clean, avail, lambda clean, y: lrn.spec.project(clean, y, eps), lrn.spec.mask, x, step_size=lrn.reg_step_size, distance=distance)
+        out.append(scale[..., 0])
+    return jnp.stack(out)
+
+
+def own_play(run_dir: str, seed: int, sequences: int) -> int:
+    from jarob.evaluation import load_team
+
     team = load_team(run_dir)
     cfg = load_config(["env=" + team.env_name, "alg=" + team.alg.name, "reg=ernie", "seeds=1"])
     tr = Trainer(cfg)
@@ -39,21 +71,86 @@ def main(argv: list[str]) -> int:
         params = dict(state.learner.params, agent=agent)
         state, _ = iteration(state.replace(learner=state.learner.replace(params=params, team=agent)), jnp.int32(i))
     seq = jax.tree.map(lambda x: x[:sequences], state.buffer).time_major()
-    _, context = unroll_sequence(agent, seq.hidden, seq, lrn.num_actions, with_context=True)
-    obs, avail, eps, r = seq.obs[:-1], seq.avail[:-1], lrn.reg_eps, lrn.reg
-
-    def q_fn(o):
-        return lrn.step_q(agent, context[:-1], o, seq.last_action[:-1], seq.first[:-1])[1]
-
-    distance, q_clean = ernie_distance(r.distance, r.temperature), q_fn(obs)
-    x = lrn.spec.random_point(jax.random.PRNGKey(3), obs, eps)
-    dead = np.asarray(avail.sum(-1) <= 1).ravel()
-    for k in range(r.steps):
-        x, scale = ernie_ascent_step(q_fn, obs, q_clean, avail, lambda clean, y: lrn.spec.project(clean, y, eps), lrn.spec.mask, x, step_size=lrn.reg_step_size, distance=distance)
-        s = np.asarray(scale).ravel()
+    scales = np.asarray(ascent_normalisers(lrn, agent, seq, jax.random.PRNGKey(3)))
+    dead = np.asarray(seq.avail[:-1].sum(-1) <= 1).ravel()
+    for k, s in enumerate(scales):
+        s = s.ravel()
         print(f"step {k}: max|g| median {np.median(s):.3g}, 0.1% quantile {np.quantile(s, 1e-3):.3g}, min {s.min():.3g} over {s.size} agent-steps; "
               f"below 1e-4: {(s[dead] < 1e-4).sum()} of {dead.sum()} dead, {(s[~dead] < 1e-4).sum()} of {(~dead).sum()} others")
     return 0
+
+
+def stored_buffer(run_dir: str, seed: int, sequences: int, step: int) -> int:
+    import yaml
+
+    from jarob.checkpoint import Checkpointer
+    from jarob.config import from_dict
+    from jarob.trainer import seed_keys
+
+    with open(os.path.join(run_dir, "config.yaml")) as f:
+        cfg = from_dict(yaml.safe_load(f))
+    tr = Trainer(cfg)
+    lrn = tr.learner
+    like = jax.eval_shape(jax.vmap(tr.init), seed_keys(cfg.seed, cfg.seeds))
+    state, _ = Checkpointer(os.path.join(run_dir, "checkpoints")).restore(step, like)
+    agent = jax.tree.map(lambda x: jnp.asarray(x[seed]), state.learner.params["agent"])
+    buffer = jax.tree.map(lambda x: jnp.asarray(x[seed][:sequences]), state.buffer)
+
+    plain = copy.copy(lrn)
+    plain.reg = dataclasses.replace(lrn.reg, stackelberg=False)
+
+    def grad_norm(seq, key, learner=lrn):
+        _, context = unroll_sequence(agent, seq.hidden, seq, lrn.num_actions, with_context=True)
+        g = jax.grad(lambda a: jnp.sum(learner.regularizer(a, jax.lax.stop_gradient(context[:-1]), seq, key)))(agent)
+        return jnp.sqrt(sum(jnp.sum(x**2) for x in jax.tree.leaves(g)))
+
+    @jax.jit
+    @jax.vmap
+    def one(item, index):
+        """One stored sequence as a batch of one: its normalisers' minima and R's gradient norms."""
+        key = jax.random.fold_in(jax.random.PRNGKey(3), index)
+        seq = jax.tree.map(lambda x: x[None], item).time_major()
+        dead = seq.avail[:-1].sum(-1) <= 1  # [T, 1, N]
+        scales = ascent_normalisers(lrn, agent, seq, key)
+        choice = seq.replace(avail=seq.avail & (seq.avail.sum(-1, keepdims=True) > 1))
+        r = jnp.sum(lrn.regularizer(agent, unroll_sequence(agent, seq.hidden, seq, lrn.num_actions, with_context=True)[1][:-1], seq, key))
+        return jnp.min(jnp.where(dead, jnp.inf, scales)), jnp.min(jnp.where(dead, scales, jnp.inf)), grad_norm(seq, key), grad_norm(choice, key), grad_norm(seq, key, plain), r
+
+    parts = []
+    for i in range(0, sequences, 64):
+        chunk = jax.tree.map(lambda x: x[i : i + 64], buffer)
+        parts.append(np.stack([np.asarray(v) for v in one(chunk, jnp.arange(i, i + jax.tree.leaves(chunk)[0].shape[0]))], axis=-1))
+    res = np.concatenate(parts)  # [sequences, 6]: min alive max|g|, min dead max|g|, |grad R| all, choice only, plain; R
+    alive_min, dead_min, g_all, g_choice, g_plain, r_sum = res.T
+    print(f"checkpoint {step}, seed {seed}, {len(res)} stored sequences, each on its own ({cfg.reg.steps} ascent steps, stackelberg={cfg.reg.stackelberg})")
+    for name, g in (("every agent", g_all), ("agents with a choice", g_choice), ("plain (delta held constant)", g_plain), ("R itself (not a gradient)", r_sum)):
+        fin = g[np.isfinite(g)]
+        print(f"|grad R| of one sequence, {name}: median {np.median(fin):.4g}, 99% {np.quantile(fin, 0.99):.4g}, max {fin.max():.4g}, non-finite {np.sum(~np.isfinite(g))}")
+    ratio = g_choice / g_all
+    print(f"choice-only / every-agent gradient norm: min {np.nanmin(ratio):.4f}, max {np.nanmax(ratio):.4f}")
+    logs = np.log(np.stack([alive_min, g_all]))
+    print(f"correlation of log smallest max|g| (agents with a choice) and log |grad R|: {np.corrcoef(logs)[0, 1]:.3f}")
+    for label, order in (("largest |grad R|", np.argsort(-g_all)), ("smallest dead max|g|", np.argsort(dead_min)), ("smallest max|g| with a choice", np.argsort(alive_min))):
+        print(label + ": " + "; ".join(f"#{j} |grad R| {g_all[j]:.4g} / {g_choice[j]:.4g} / plain {g_plain[j]:.4g}, R {r_sum[j]:.3g}, max|g| {alive_min[j]:.2g} (choice) {dead_min[j]:.2g} (dead)" for j in order[:4]))
+    print(f"correlation of log |grad R| with log R: {np.corrcoef(np.log(np.stack([r_sum, g_all])))[0, 1]:.3f}; Stackelberg / plain gradient norm: median {np.median(g_all / g_plain):.3g}, max {np.max(g_all / g_plain):.3g}")
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    step = None
+    if "--buffer" in argv:
+        i = argv.index("--buffer")
+        if i + 1 >= len(argv):
+            print("--buffer needs a checkpoint step", file=sys.stderr)
+            return 2
+        step, argv = int(argv[i + 1]), argv[:i] + argv[i + 2 :]
+    if not 1 <= len(argv) <= 3:
+        print("usage:\n" + "\n".join(USAGE), file=sys.stderr)
+        return 2
+    run_dir, seed, sequences = argv[0], int(argv[1]) if len(argv) > 1 else 0, int(argv[2]) if len(argv) > 2 else 96
+    if step is None:
+        return own_play(run_dir, seed, sequences)
+    return stored_buffer(run_dir, seed, sequences, step)
 
 
 if __name__ == "__main__":
