@@ -18,21 +18,21 @@ buffer at that point) and, for each of the first `sequences` stored sequences on
 start from fold_in(key, index)), takes the smallest max|g| over its agent-steps and ascent steps
 (dead agents and the others apart) and its summed R and the norm of that sum's parameter gradient
 (`ValueDecomposition.regularizer`): with every agent; with the agents without a choice left out
-of R and of the ascent (their available actions masked, so D = 0 for them); and plain (the
-perturbation held constant). It prints their distributions and the sequences with the largest
-gradients and the smallest normalisers.
+of R and of the ascent (their available actions masked, so D = 0 for them); plain (the
+perturbation held constant); with max|g| held constant in the derivative; and with unnormalised
+steps (the paper's eq. 4 as written, the step size divided by the median max|g|). It prints
+their distributions and the sequences with the largest gradients and the smallest normalisers.
 """
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 import os
 import sys
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from jarob.config import load_config
 from jarob.learners.regularizers import ernie_ascent_step, ernie_distance
@@ -96,43 +96,52 @@ def stored_buffer(run_dir: str, seed: int, sequences: int, step: int) -> int:
     agent = jax.tree.map(lambda x: jnp.asarray(x[seed]), state.learner.params["agent"])
     buffer = jax.tree.map(lambda x: jnp.asarray(x[seed][:sequences]), state.buffer)
 
-    plain = copy.copy(lrn)
-    plain.reg = dataclasses.replace(lrn.reg, stackelberg=False)
+    # The unnormalised ("none") step is scaled to move as far as the normalised one does at the
+    # median normaliser of the first sequences.
+    first = jax.tree.map(lambda x: x[:64], buffer).time_major()
+    median = float(jnp.median(ascent_normalisers(lrn, agent, first, jax.random.PRNGKey(3))))
+    variants = {
+        "Stackelberg, every agent": {},
+        "Stackelberg, agents without a choice left out (D = 0, not perturbed)": {"choice_only": True},
+        "plain (delta held constant)": {"stackelberg": False},
+        "Stackelberg, max|g| held constant in the derivative": {"normaliser": "max_held"},
+        f"Stackelberg, unnormalised steps (step size / {median:.3g})": {"normaliser": "none", "step_size": lrn.reg_step_size / median},
+    }
 
-    def grad_norm(seq, key, learner=lrn):
+    def r_sum(a, seq, key, choice_only=False, **ernie):
         _, context = unroll_sequence(agent, seq.hidden, seq, lrn.num_actions, with_context=True)
-        g = jax.grad(lambda a: jnp.sum(learner.regularizer(a, jax.lax.stop_gradient(context[:-1]), seq, key)))(agent)
-        return jnp.sqrt(sum(jnp.sum(x**2) for x in jax.tree.leaves(g)))
+        if choice_only:
+            seq = seq.replace(avail=seq.avail & (seq.avail.sum(-1, keepdims=True) > 1))
+        return jnp.sum(lrn.regularizer(a, jax.lax.stop_gradient(context[:-1]), seq, key, **ernie))
 
     @jax.jit
     @jax.vmap
     def one(item, index):
-        """One stored sequence as a batch of one: its normalisers' minima and R's gradient norms."""
+        """One stored sequence as a batch of one: its normalisers' minima, R, and the norms of R's
+        gradient in the agent's parameters under each variant."""
         key = jax.random.fold_in(jax.random.PRNGKey(3), index)
         seq = jax.tree.map(lambda x: x[None], item).time_major()
         dead = seq.avail[:-1].sum(-1) <= 1  # [T, 1, N]
         scales = ascent_normalisers(lrn, agent, seq, key)
-        choice = seq.replace(avail=seq.avail & (seq.avail.sum(-1, keepdims=True) > 1))
-        r = jnp.sum(lrn.regularizer(agent, unroll_sequence(agent, seq.hidden, seq, lrn.num_actions, with_context=True)[1][:-1], seq, key))
-        return jnp.min(jnp.where(dead, jnp.inf, scales)), jnp.min(jnp.where(dead, scales, jnp.inf)), grad_norm(seq, key), grad_norm(choice, key), grad_norm(seq, key, plain), r
+        norms = [optax.tree.norm(jax.grad(r_sum)(agent, seq, key, **kw)) for kw in variants.values()]
+        return jnp.stack([jnp.min(jnp.where(dead, jnp.inf, scales)), jnp.min(jnp.where(dead, scales, jnp.inf)), r_sum(agent, seq, key), *norms])
 
-    parts = []
-    for i in range(0, sequences, 64):
-        chunk = jax.tree.map(lambda x: x[i : i + 64], buffer)
-        parts.append(np.stack([np.asarray(v) for v in one(chunk, jnp.arange(i, i + jax.tree.leaves(chunk)[0].shape[0]))], axis=-1))
-    res = np.concatenate(parts)  # [sequences, 6]: min alive max|g|, min dead max|g|, |grad R| all, choice only, plain; R
-    alive_min, dead_min, g_all, g_choice, g_plain, r_sum = res.T
-    print(f"checkpoint {step}, seed {seed}, {len(res)} stored sequences, each on its own ({cfg.reg.steps} ascent steps, stackelberg={cfg.reg.stackelberg})")
-    for name, g in (("every agent", g_all), ("agents with a choice", g_choice), ("plain (delta held constant)", g_plain), ("R itself (not a gradient)", r_sum)):
+    res = np.concatenate([np.asarray(one(jax.tree.map(lambda x: x[i : i + 64], buffer), jnp.arange(i, min(i + 64, sequences)))) for i in range(0, sequences, 64)])
+    alive_min, dead_min, r, grads = res[:, 0], res[:, 1], res[:, 2], res[:, 3:]
+    g_all, g_choice, g_plain = grads[:, 0], grads[:, 1], grads[:, 2]
+    print(f"checkpoint {step}, seed {seed}, {len(res)} stored sequences, each on its own ({cfg.reg.steps} ascent steps, stackelberg={cfg.reg.stackelberg}); "
+          f"smallest max|g|: {dead_min.min():.2g} (dead agents), {alive_min.min():.2g} (the others)")
+    print(f"R of one sequence: median {np.median(r):.4g}, 99% {np.quantile(r, 0.99):.4g}, max {r.max():.4g}")
+    for k, name in enumerate(variants):
+        g = grads[:, k]
         fin = g[np.isfinite(g)]
         print(f"|grad R| of one sequence, {name}: median {np.median(fin):.4g}, 99% {np.quantile(fin, 0.99):.4g}, max {fin.max():.4g}, non-finite {np.sum(~np.isfinite(g))}")
     ratio = g_choice / g_all
     print(f"choice-only / every-agent gradient norm: min {np.nanmin(ratio):.4f}, max {np.nanmax(ratio):.4f}")
-    logs = np.log(np.stack([alive_min, g_all]))
-    print(f"correlation of log smallest max|g| (agents with a choice) and log |grad R|: {np.corrcoef(logs)[0, 1]:.3f}")
+    print(f"Stackelberg / plain gradient norm: median {np.median(g_all / g_plain):.3g}, max {np.max(g_all / g_plain):.3g}")
+    print(f"correlation of log |grad R| with the log smallest max|g| of agents with a choice: {np.corrcoef(np.log(np.stack([alive_min, g_all])))[0, 1]:.3f}, with log R: {np.corrcoef(np.log(np.stack([r, g_all])))[0, 1]:.3f}")
     for label, order in (("largest |grad R|", np.argsort(-g_all)), ("smallest dead max|g|", np.argsort(dead_min)), ("smallest max|g| with a choice", np.argsort(alive_min))):
-        print(label + ": " + "; ".join(f"#{j} |grad R| {g_all[j]:.4g} / {g_choice[j]:.4g} / plain {g_plain[j]:.4g}, R {r_sum[j]:.3g}, max|g| {alive_min[j]:.2g} (choice) {dead_min[j]:.2g} (dead)" for j in order[:4]))
-    print(f"correlation of log |grad R| with log R: {np.corrcoef(np.log(np.stack([r_sum, g_all])))[0, 1]:.3f}; Stackelberg / plain gradient norm: median {np.median(g_all / g_plain):.3g}, max {np.max(g_all / g_plain):.3g}")
+        print(label + ": " + "; ".join(f"#{j} |grad R| {g_all[j]:.4g} (plain {g_plain[j]:.4g}), R {r[j]:.3g}, max|g| {alive_min[j]:.2g} / {dead_min[j]:.2g} (dead)" for j in order[:4]))
     return 0
 
 

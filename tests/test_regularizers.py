@@ -70,7 +70,7 @@ def test_ernie_distance_and_regularizer_hand_computed():
     np.testing.assert_allclose(r, 4 * 0.05 + 0.5 * 9 * 0.05, rtol=1e-5)
 
 
-def _tiny_ernie(stackelberg):
+def _tiny_ernie(stackelberg, normaliser="max"):
     """R(theta) for Q(x) = tanh(theta_0 x + theta_1) * (1, -2) + theta_2 x^2 on 3 features, K = 2
     steps inside a ball large enough that the projection is inactive."""
     obs = jnp.array([[0.1, -0.2, 0.3]])
@@ -85,7 +85,7 @@ def _tiny_ernie(stackelberg):
         return q_fn
 
     def r(theta):
-        return jnp.sum(ernie_regularizer(q_fn_of(theta), obs, avail, _box(-10.0, 10.0, eps=5.0), start, jnp.ones(3, bool), steps=2, step_size=0.05, stackelberg=stackelberg))
+        return jnp.sum(ernie_regularizer(q_fn_of(theta), obs, avail, _box(-10.0, 10.0, eps=5.0), start, jnp.ones(3, bool), steps=2, step_size=0.05, stackelberg=stackelberg, normaliser=normaliser))
 
     return r
 
@@ -101,6 +101,31 @@ def test_stackelberg_gradient_matches_finite_differences():
     np.testing.assert_allclose(g, fd, rtol=1e-5, atol=1e-9)
     # The plain variant drops the leader-follower term, so it misses the total derivative.
     assert np.max(np.abs(g_plain - fd)) > 1e-3 * np.max(np.abs(fd))
+
+
+def test_ernie_ascent_normalisers():
+    """One step on Q(x) = x * w from o + 0.02 (g = 2 * 0.02 * |w|^2 = 0.2 on the available
+    actions): "max" moves by the step size (x = 0.57, R = 0.07^2 * 5), "none" by step size * g
+    (x = 0.53, R = 0.03^2 * 5), "max_held" as "max" in value; the Stackelberg derivative of the
+    unnormalised ascent matches finite differences, that of "max_held" does not (a diagnostic that
+    drops the normaliser's derivative)."""
+    w = jnp.array([1.0, -2.0, 7.0])
+    obs, avail = jnp.full((1, 1), 0.5), jnp.array([[True, True, False]])
+    for normaliser, expected in (("max", 0.07**2 * 5), ("max_held", 0.07**2 * 5), ("none", 0.03**2 * 5)):
+        r = ernie_regularizer(lambda x: x * w, obs, avail, _box(eps=0.1), obs + 0.02, jnp.ones(1, bool), steps=1, step_size=0.05, stackelberg=True, normaliser=normaliser)
+        np.testing.assert_allclose(r, [expected], rtol=1e-5)
+    theta = np.array([0.7, -0.4, 1.1, 0.2, 0.3], np.float64)
+    with jax.enable_x64(True):
+        h = 1e-6
+        for normaliser, exact in (("none", True), ("max_held", False)):
+            r_of = _tiny_ernie(True, normaliser)
+            g = np.asarray(jax.grad(r_of)(jnp.asarray(theta)))
+            fd_of = _tiny_ernie(True, "max" if normaliser == "max_held" else normaliser)
+            fd = np.array([(float(fd_of(jnp.asarray(theta + h * e))) - float(fd_of(jnp.asarray(theta - h * e)))) / (2 * h) for e in np.eye(5)])
+            if exact:
+                np.testing.assert_allclose(g, fd, rtol=1e-5, atol=1e-9)
+            else:
+                assert np.max(np.abs(g - fd)) > 1e-3 * np.max(np.abs(fd))
 
 
 def test_schedules():

@@ -95,33 +95,40 @@ def ernie_distance(kind: str, temperature: float = 1.0):
     return functools.partial(kl_distance, temperature=temperature)
 
 
-def ernie_ascent_step(q_fn, obs: jax.Array, q_clean: jax.Array, avail: jax.Array, project, mask, x: jax.Array, *, step_size, distance=l2_distance) -> tuple[jax.Array, jax.Array]:
+NORMALISERS = ("max", "max_held", "none")
+
+
+def ernie_ascent_step(q_fn, obs: jax.Array, q_clean: jax.Array, avail: jax.Array, project, mask, x: jax.Array, *, step_size, distance=l2_distance, normaliser: str = "max") -> tuple[jax.Array, jax.Array]:
     """One step of ERNIE's ascent (eq. 4): (project(obs, x + step_size * g / max|g|), max|g|),
     g = grad_x sum D(Q(x), q_clean) (D = `distance`), max|g| [..., N, 1] per agent's observation over
-    the perturbable features `mask` [O] (at least 1e-12)."""
+    the perturbable features `mask` [O] (at least 1e-12). `normaliser` (diagnostics of the
+    Stackelberg derivative; the learner uses "max"): "max_held" takes the same step with max|g|
+    held constant in the derivative, "none" the unnormalised step x + step_size * g (the paper's
+    eq. 4 as written)."""
     g = jax.grad(lambda y: jnp.sum(distance(q_fn(y), q_clean, avail)))(x)
     scale = jnp.maximum(jnp.max(jnp.where(mask, jnp.abs(g), 0.0), axis=-1, keepdims=True), 1e-12)
-    return project(obs, x + step_size * g / scale), scale
+    divisor = {"max": scale, "max_held": jax.lax.stop_gradient(scale), "none": 1.0}[normaliser]
+    return project(obs, x + step_size * g / divisor), scale
 
 
-def ernie_perturbation(q_fn, obs: jax.Array, q_clean: jax.Array, avail: jax.Array, project, start: jax.Array, mask, *, steps: int, step_size, distance=l2_distance) -> jax.Array:
+def ernie_perturbation(q_fn, obs: jax.Array, q_clean: jax.Array, avail: jax.Array, project, start: jax.Array, mask, *, steps: int, step_size, distance=l2_distance, normaliser: str = "max") -> jax.Array:
     """o + delta^K (ERNIE eq. 4): `steps` of `ernie_ascent_step` from `start`, q_clean = Q(obs).
     Differentiable in the parameters behind `q_fn` and q_clean (the Stackelberg gradient flows
     through it)."""
 
     def body(_, x):
-        return ernie_ascent_step(q_fn, obs, q_clean, avail, project, mask, x, step_size=step_size, distance=distance)[0]
+        return ernie_ascent_step(q_fn, obs, q_clean, avail, project, mask, x, step_size=step_size, distance=distance, normaliser=normaliser)[0]
 
     return jax.lax.fori_loop(0, steps, body, start)
 
 
-def ernie_regularizer(q_fn, obs: jax.Array, avail: jax.Array, project, start: jax.Array, mask, *, steps: int, step_size, stackelberg: bool, distance=l2_distance, agent_weight=None) -> jax.Array:
+def ernie_regularizer(q_fn, obs: jax.Array, avail: jax.Array, project, start: jax.Array, mask, *, steps: int, step_size, stackelberg: bool, distance=l2_distance, agent_weight=None, normaliser: str = "max") -> jax.Array:
     """ERNIE's R per sample [...] (eq. 2 / eq. 4): sum over agents of w_i D(Q(o + delta^K), Q(o)),
     w_i = `agent_weight` [..., N] (default 1; constants: `mixer_l2` passes (dQ_tot/dQ_i)^2);
     `stackelberg` keeps the gradient through delta^K, otherwise it is held constant. Each agent's
     perturbation moves only its own D, so the weights leave the ascent's (normalised) path as it is."""
     q_clean = q_fn(obs)
-    x = ernie_perturbation(q_fn, obs, q_clean, avail, project, start, mask, steps=steps, step_size=step_size, distance=distance)
+    x = ernie_perturbation(q_fn, obs, q_clean, avail, project, start, mask, steps=steps, step_size=step_size, distance=distance, normaliser=normaliser)
     if not stackelberg:
         x = jax.lax.stop_gradient(x)
     d = distance(q_fn(x), q_clean, avail)

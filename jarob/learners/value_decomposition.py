@@ -95,10 +95,11 @@ class ValueDecomposition:
         rewards = seq.reward * self.cfg.reward_scale
         return lambda_returns(rewards, seq.done, v_next, self.cfg.gamma, self.cfg.td_lambda)
 
-    def regularizer(self, agent_params, context: jax.Array, seq: Sequence, key: jax.Array, agent_weight=None) -> jax.Array:
+    def regularizer(self, agent_params, context: jax.Array, seq: Sequence, key: jax.Array, agent_weight=None, **ernie) -> jax.Array:
         """R per transition [T, B] at each stored step's observation, the agent stepped from the
         hidden state `context` [T, B, N, H] the sequence reaches before that step; `agent_weight`
-        [T, B, N] weighs ERNIE's per-agent distances (`mixer_l2`)."""
+        [T, B, N] weighs ERNIE's per-agent distances (`mixer_l2`); `ernie` overrides
+        `ernie_regularizer`'s keywords (diagnostics: `step_size`, `normaliser`)."""
         r, eps = self.reg, self.reg_eps
         obs, avail = seq.obs[:-1], seq.avail[:-1]
 
@@ -110,7 +111,8 @@ class ValueDecomposition:
 
         if r.name == "ernie":
             start = self.spec.random_point(key, obs, eps)
-            return ernie_regularizer(q_fn, obs, avail, project, start, self.spec.mask, steps=r.steps, step_size=self.reg_step_size, stackelberg=r.stackelberg, distance=ernie_distance(r.distance, r.temperature), agent_weight=agent_weight)
+            kw = dict(steps=r.steps, step_size=self.reg_step_size, stackelberg=r.stackelberg, distance=ernie_distance(r.distance, r.temperature), agent_weight=agent_weight) | ernie
+            return ernie_regularizer(q_fn, obs, avail, project, start, self.spec.mask, **kw)
         return pr_regularizer(q_fn, obs, avail, project, c=r.hinge_c, steps=r.steps, step_size=self.reg_step_size)
 
     def loss(self, params, target_params, seq: Sequence, weights=None, key=None, reg_weight=0.0):
