@@ -90,14 +90,18 @@ def _tiny_ernie(stackelberg, normaliser="max"):
     return r
 
 
+def _central_differences(f, theta, h=1e-6):
+    """(f(theta + h e_i) - f(theta - h e_i)) / 2h for each unit vector e_i (run under x64)."""
+    return np.array([(float(f(jnp.asarray(theta + h * e))) - float(f(jnp.asarray(theta - h * e)))) / (2 * h) for e in np.eye(len(theta))])
+
+
 def test_stackelberg_gradient_matches_finite_differences():
     theta = np.array([0.7, -0.4, 1.1, 0.2, 0.3], np.float64)
     with jax.enable_x64(True):
         r_st = _tiny_ernie(True)
         g = np.asarray(jax.grad(r_st)(jnp.asarray(theta)))
         g_plain = np.asarray(jax.grad(_tiny_ernie(False))(jnp.asarray(theta)))
-        h = 1e-6
-        fd = np.array([(float(r_st(jnp.asarray(theta + h * e))) - float(r_st(jnp.asarray(theta - h * e)))) / (2 * h) for e in np.eye(5)])
+        fd = _central_differences(r_st, theta)
     np.testing.assert_allclose(g, fd, rtol=1e-5, atol=1e-9)
     # The plain variant drops the leader-follower term, so it misses the total derivative.
     assert np.max(np.abs(g_plain - fd)) > 1e-3 * np.max(np.abs(fd))
@@ -116,12 +120,9 @@ def test_ernie_ascent_normalisers():
         np.testing.assert_allclose(r, [expected], rtol=1e-5)
     theta = np.array([0.7, -0.4, 1.1, 0.2, 0.3], np.float64)
     with jax.enable_x64(True):
-        h = 1e-6
         for normaliser, exact in (("none", True), ("max_held", False)):
-            r_of = _tiny_ernie(True, normaliser)
-            g = np.asarray(jax.grad(r_of)(jnp.asarray(theta)))
-            fd_of = _tiny_ernie(True, "max" if normaliser == "max_held" else normaliser)
-            fd = np.array([(float(fd_of(jnp.asarray(theta + h * e))) - float(fd_of(jnp.asarray(theta - h * e)))) / (2 * h) for e in np.eye(5)])
+            g = np.asarray(jax.grad(_tiny_ernie(True, normaliser))(jnp.asarray(theta)))
+            fd = _central_differences(_tiny_ernie(True, "max" if normaliser == "max_held" else normaliser), theta)
             if exact:
                 np.testing.assert_allclose(g, fd, rtol=1e-5, atol=1e-9)
             else:
