@@ -19,8 +19,9 @@ start from fold_in(key, index)), takes the smallest max|g| over its agent-steps 
 (dead agents and the others apart) and its summed R and the norm of that sum's parameter gradient
 (`ValueDecomposition.regularizer`): with every agent; with the agents without a choice left out
 of R and of the ascent (their available actions masked, so D = 0 for them); plain (the
-perturbation held constant); with max|g| held constant in the derivative; and with unnormalised
-steps (the paper's eq. 4 as written, the step size divided by the median max|g|). It prints
+perturbation held constant); with max|g| held constant in the derivative; with unnormalised
+steps (the paper's eq. 4 as written, the step size divided by the median max|g|); and through the
+last u < K ascent steps only (`reg.unroll=u`, truncated backpropagation). It prints
 their distributions and the sequences with the largest gradients and the smallest normalisers.
 """
 
@@ -84,11 +85,11 @@ def stored_buffer(run_dir: str, seed: int, sequences: int, step: int) -> int:
     import yaml
 
     from jarob.checkpoint import Checkpointer
-    from jarob.config import from_dict
+    from jarob.config import from_saved
     from jarob.trainer import seed_keys
 
     with open(os.path.join(run_dir, "config.yaml")) as f:
-        cfg = from_dict(yaml.safe_load(f))
+        cfg = from_saved(yaml.safe_load(f))
     tr = Trainer(cfg)
     lrn = tr.learner
     like = jax.eval_shape(jax.vmap(tr.init), seed_keys(cfg.seed, cfg.seeds))
@@ -106,6 +107,7 @@ def stored_buffer(run_dir: str, seed: int, sequences: int, step: int) -> int:
         "plain (delta held constant)": {"stackelberg": False},
         "Stackelberg, max|g| held constant in the derivative": {"normaliser": "max_held"},
         f"Stackelberg, unnormalised steps (step size / {median:.3g})": {"normaliser": "none", "step_size": lrn.reg_step_size / median},
+        **{f"Stackelberg through the last {u} step(s) (reg.unroll={u})": {"unroll": u} for u in range(1, cfg.reg.steps)},
     }
 
     def r_sum(a, seq, key, choice_only=False, **ernie):

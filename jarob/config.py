@@ -141,6 +141,7 @@ class RegConfig:
     steps: int  # K: ascent steps that find the perturbation
     step_size: Optional[float]  # per step; null = 2.5 eps / steps
     stackelberg: bool  # ERNIE: differentiate through the K ascent steps (eq. 4); false = plain ERNIE
+    unroll: Optional[int]  # ERNIE Stackelberg: differentiate through the last `unroll` of the K steps only; null = all K
     distance: str  # ERNIE's D: l2 (squared, on the utilities) | mixer_l2 (l2 weighted by (dQ_tot/dQ_i)^2) | kl (of their softmax policies)
     temperature: float  # ERNIE kl: the softmax temperature T
     eps: Optional[float]  # the ball's radius; null = env.eps (the env's default budget)
@@ -337,6 +338,7 @@ def _validate_regularizer(r: RegConfig) -> None:
     _require(r.hinge_c > 0, f"reg.hinge_c: must be > 0, got {r.hinge_c}")
     _require(r.steps > 0, f"reg.steps: must be > 0, got {r.steps}")
     _require(r.step_size is None or r.step_size > 0, f"reg.step_size: must be > 0, got {r.step_size}")
+    _require(r.unroll is None or 1 <= r.unroll <= r.steps, f"reg.unroll: must lie in [1, reg.steps = {r.steps}] or be null, got {r.unroll}")
     _require(r.eps is None or r.eps > 0, f"reg.eps: must be > 0, got {r.eps}")
     _require(r.distance in ("l2", "mixer_l2", "kl"), f"reg.distance: must be one of l2, mixer_l2, kl; got {r.distance!r}")
     _require(r.temperature > 0, f"reg.temperature: must be > 0, got {r.temperature}")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from jarob.config import ConfigError, load_config
-from jarob.learners.regularizers import ernie_distance, ernie_regularizer, hinge_margin, l2_distance, pr_regularizer, regularizer_weight
+from jarob.learners.regularizers import ernie_distance, ernie_perturbation, ernie_regularizer, hinge_margin, l2_distance, pr_regularizer, regularizer_weight
 
 
 def _box(lo=0.0, hi=1.0, eps=0.1):
@@ -70,22 +70,24 @@ def test_ernie_distance_and_regularizer_hand_computed():
     np.testing.assert_allclose(r, 4 * 0.05 + 0.5 * 9 * 0.05, rtol=1e-5)
 
 
-def _tiny_ernie(stackelberg, normaliser="max"):
-    """R(theta) for Q(x) = tanh(theta_0 x + theta_1) * (1, -2) + theta_2 x^2 on 3 features, K = 2
-    steps inside a ball large enough that the projection is inactive."""
-    obs = jnp.array([[0.1, -0.2, 0.3]])
-    avail = jnp.ones((1, 2), bool)
-    start = obs + jnp.array([[0.01, 0.02, -0.015]])
+_TINY_OBS = np.array([[0.1, -0.2, 0.3]])  # numpy: float64 under jax.enable_x64
+_TINY_START = _TINY_OBS + np.array([[0.01, 0.02, -0.015]])
 
-    def q_fn_of(theta):
-        def q_fn(x):
-            h = jnp.tanh(x @ theta[:3] + theta[3])[..., None] * jnp.array([1.0, -2.0])
-            return h + theta[4] * jnp.sum(x**2, -1, keepdims=True) * jnp.array([0.5, 1.0])
 
-        return q_fn
+def _tiny_q_fn(theta):
+    def q_fn(x):
+        h = jnp.tanh(x @ theta[:3] + theta[3])[..., None] * jnp.array([1.0, -2.0])
+        return h + theta[4] * jnp.sum(x**2, -1, keepdims=True) * jnp.array([0.5, 1.0])
+
+    return q_fn
+
+
+def _tiny_ernie(stackelberg, normaliser="max", unroll=None, steps=2, start=_TINY_START):
+    """R(theta) for Q(x) = tanh(theta_0 x + theta_1) * (1, -2) + theta_2 x^2 on 3 features, K =
+    `steps` (2) from `start` inside a ball large enough that the projection is inactive."""
 
     def r(theta):
-        return jnp.sum(ernie_regularizer(q_fn_of(theta), obs, avail, _box(-10.0, 10.0, eps=5.0), start, jnp.ones(3, bool), steps=2, step_size=0.05, stackelberg=stackelberg, normaliser=normaliser))
+        return jnp.sum(ernie_regularizer(_tiny_q_fn(theta), _TINY_OBS, jnp.ones((1, 2), bool), _box(-10.0, 10.0, eps=5.0), start, jnp.ones(3, bool), steps=steps, step_size=0.05, stackelberg=stackelberg, normaliser=normaliser, unroll=unroll))
 
     return r
 
@@ -105,6 +107,25 @@ def test_stackelberg_gradient_matches_finite_differences():
     np.testing.assert_allclose(g, fd, rtol=1e-5, atol=1e-9)
     # The plain variant drops the leader-follower term, so it misses the total derivative.
     assert np.max(np.abs(g_plain - fd)) > 1e-3 * np.max(np.abs(fd))
+
+
+def test_stackelberg_unroll_truncates_the_derivative():
+    """reg.unroll=1 of K = 2: R's value is the full ascent's, its gradient is the total derivative
+    of R with the first step's point delta^1 held at its value (one differentiable step from there,
+    checked by finite differences), neither the full Stackelberg gradient nor the plain one;
+    unroll = K is the full Stackelberg gradient."""
+    theta = np.array([0.7, -0.4, 1.1, 0.2, 0.3], np.float64)
+    with jax.enable_x64(True):
+        t = jnp.asarray(theta)
+        full, plain, last = (np.asarray(jax.grad(_tiny_ernie(st, unroll=u))(t)) for st, u in ((True, None), (False, None), (True, 1)))
+        np.testing.assert_allclose(float(_tiny_ernie(True, unroll=1)(t)), float(_tiny_ernie(True)(t)), rtol=1e-12)
+        np.testing.assert_array_equal(np.asarray(jax.grad(_tiny_ernie(True, unroll=2))(t)), full)
+        q_fn = _tiny_q_fn(t)
+        first = ernie_perturbation(q_fn, _TINY_OBS, q_fn(_TINY_OBS), jnp.ones((1, 2), bool), _box(-10.0, 10.0, eps=5.0), _TINY_START, jnp.ones(3, bool), steps=1, step_size=0.05)
+        fd = _central_differences(_tiny_ernie(True, steps=1, start=first), theta)
+    np.testing.assert_allclose(last, fd, rtol=1e-5, atol=1e-9)
+    for other in (full, plain):
+        assert np.max(np.abs(last - other)) > 1e-3 * np.max(np.abs(other))
 
 
 def test_ernie_ascent_normalisers():
@@ -138,7 +159,7 @@ def test_schedules():
     assert float(regularizer_weight(ernie, 0.0)) == float(regularizer_weight(ernie, 0.9)) == pytest.approx(0.1)
 
 
-@pytest.mark.parametrize("overrides, message", [(["reg=foo"], "reg: unknown 'foo'"), (["reg=pr", "reg.steps=0"], "reg.steps: must be > 0"), (["reg=pr", "reg.schedule=cosine"], "reg.schedule"), (["reg=ernie", "reg.distance=l1"], "reg.distance: must be one of l2, mixer_l2, kl"), (["reg=ernie", "reg.temperature=0"], "reg.temperature: must be > 0")])
+@pytest.mark.parametrize("overrides, message", [(["reg=foo"], "reg: unknown 'foo'"), (["reg=pr", "reg.steps=0"], "reg.steps: must be > 0"), (["reg=pr", "reg.schedule=cosine"], "reg.schedule"), (["reg=ernie", "reg.distance=l1"], "reg.distance: must be one of l2, mixer_l2, kl"), (["reg=ernie", "reg.temperature=0"], "reg.temperature: must be > 0"), (["reg=ernie", "reg.unroll=4"], r"reg.unroll: must lie in \[1, reg.steps = 3\]")])
 def test_bad_regularizer_config(overrides, message):
     with pytest.raises(ConfigError, match=message):
         load_config(overrides)

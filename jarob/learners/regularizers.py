@@ -111,24 +111,29 @@ def ernie_ascent_step(q_fn, obs: jax.Array, q_clean: jax.Array, avail: jax.Array
     return project(obs, x + step_size * g / divisor), scale
 
 
-def ernie_perturbation(q_fn, obs: jax.Array, q_clean: jax.Array, avail: jax.Array, project, start: jax.Array, mask, *, steps: int, step_size, distance=l2_distance, normaliser: str = "max") -> jax.Array:
+def ernie_perturbation(q_fn, obs: jax.Array, q_clean: jax.Array, avail: jax.Array, project, start: jax.Array, mask, *, steps: int, step_size, distance=l2_distance, normaliser: str = "max", unroll: int | None = None) -> jax.Array:
     """o + delta^K (ERNIE eq. 4): `steps` of `ernie_ascent_step` from `start`, q_clean = Q(obs).
     Differentiable in the parameters behind `q_fn` and q_clean (the Stackelberg gradient flows
-    through it)."""
+    through it): through every step (`unroll` None), or through the last `unroll` steps only
+    (truncated backpropagation: delta^(K - unroll) is held constant; 0 holds delta^K constant)."""
 
     def body(_, x):
         return ernie_ascent_step(q_fn, obs, q_clean, avail, project, mask, x, step_size=step_size, distance=distance, normaliser=normaliser)[0]
 
-    return jax.lax.fori_loop(0, steps, body, start)
+    if unroll is None or unroll >= steps:
+        return jax.lax.fori_loop(0, steps, body, start)
+    held = jax.lax.stop_gradient(jax.lax.fori_loop(0, steps - unroll, body, start))
+    return jax.lax.fori_loop(0, unroll, body, held)
 
 
-def ernie_regularizer(q_fn, obs: jax.Array, avail: jax.Array, project, start: jax.Array, mask, *, steps: int, step_size, stackelberg: bool, distance=l2_distance, agent_weight=None, normaliser: str = "max") -> jax.Array:
+def ernie_regularizer(q_fn, obs: jax.Array, avail: jax.Array, project, start: jax.Array, mask, *, steps: int, step_size, stackelberg: bool, distance=l2_distance, agent_weight=None, normaliser: str = "max", unroll: int | None = None) -> jax.Array:
     """ERNIE's R per sample [...] (eq. 2 / eq. 4): sum over agents of w_i D(Q(o + delta^K), Q(o)),
     w_i = `agent_weight` [..., N] (default 1; constants: `mixer_l2` passes (dQ_tot/dQ_i)^2);
-    `stackelberg` keeps the gradient through delta^K, otherwise it is held constant. Each agent's
-    perturbation moves only its own D, so the weights leave the ascent's (normalised) path as it is."""
+    `stackelberg` keeps the gradient through delta^K (through its last `unroll` steps when given),
+    otherwise it is held constant. Each agent's perturbation moves only its own D, so the weights
+    leave the ascent's (normalised) path as it is."""
     q_clean = q_fn(obs)
-    x = ernie_perturbation(q_fn, obs, q_clean, avail, project, start, mask, steps=steps, step_size=step_size, distance=distance, normaliser=normaliser)
+    x = ernie_perturbation(q_fn, obs, q_clean, avail, project, start, mask, steps=steps, step_size=step_size, distance=distance, normaliser=normaliser, unroll=unroll)
     if not stackelberg:
         x = jax.lax.stop_gradient(x)
     d = distance(q_fn(x), q_clean, avail)

@@ -111,7 +111,7 @@ class ValueDecomposition:
 
         if r.name == "ernie":
             start = self.spec.random_point(key, obs, eps)
-            kw = dict(steps=r.steps, step_size=self.reg_step_size, stackelberg=r.stackelberg, distance=ernie_distance(r.distance, r.temperature), agent_weight=agent_weight) | ernie
+            kw = dict(steps=r.steps, step_size=self.reg_step_size, stackelberg=r.stackelberg, unroll=r.unroll, distance=ernie_distance(r.distance, r.temperature), agent_weight=agent_weight) | ernie
             return ernie_regularizer(q_fn, obs, avail, project, start, self.spec.mask, **kw)
         return pr_regularizer(q_fn, obs, avail, project, c=r.hinge_c, steps=r.steps, step_size=self.reg_step_size)
 
