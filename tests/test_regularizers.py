@@ -165,17 +165,31 @@ def test_bad_regularizer_config(overrides, message):
         load_config(overrides)
 
 
+def _tiny_run_state(tiny_run):
+    """Seed 0's training state (team, optimiser, replay buffer) at the shared tiny run's last
+    checkpoint; a regularizer adds no state, so a regularized learner reads it as it is."""
+    from jarob.checkpoint import Checkpointer
+    from jarob.trainer import Trainer, seed_keys
+
+    from conftest import TINY
+
+    cfg = load_config(TINY)
+    ckpt = Checkpointer(str(tiny_run / "checkpoints"))
+    saved, _ = ckpt.restore(ckpt.latest_step(), jax.eval_shape(jax.vmap(Trainer(cfg).init), seed_keys(cfg.seed, cfg.seeds)))
+    return jax.tree.map(lambda x: x[0], saved)
+
+
 @pytest.mark.parametrize("reg", [["reg=pr"], ["reg=ernie"], ["reg=ernie", "reg.distance=mixer_l2"]])
-def test_regularized_learner_on_stored_sequences(reg):
+def test_regularized_learner_on_stored_sequences(reg, tiny_run):
     """The per-step utilities at the stored context equal the unrolled ones; the loss is TD +
-    weight * R; R's gradient reaches the agent but not the mixer (mixer_l2's weights are constants)."""
+    weight * R; R's gradient reaches the agent but not the mixer (mixer_l2's weights are constants).
+    On the shared tiny run's last checkpoint (seed 0's team and replay buffer)."""
     from jarob.trainer import Trainer
 
     from conftest import TINY
 
-    cfg = load_config(TINY + reg + ["reg.schedule=constant"])
-    tr = Trainer(cfg)
-    state, _ = jax.jit(tr.iteration)(tr.init(jax.random.PRNGKey(0)), jnp.int32(0))
+    state = _tiny_run_state(tiny_run)
+    tr = Trainer(load_config(TINY + reg + ["reg.schedule=constant"]))
     seq = jax.tree.map(lambda x: x[:4], state.buffer).time_major()
     lrn, params = tr.learner, state.learner.params
     from jarob.networks import unroll_sequence
@@ -221,23 +235,23 @@ def test_keep_if_finite_hand_computed():
     assert int(kept["n"]) == 4 and float(dropped) == 0.0
 
 
-def test_team_learner_drops_a_nonfinite_step():
+def test_team_learner_drops_a_nonfinite_step(tiny_run):
     """A batch whose gradient is NaN leaves the learner state exactly as it was and counts one
     dropped step; a clean batch is applied (the step VDN/QMIX take with Stackelberg ERNIE, whose
-    gradient can overflow, see `keep_if_finite`)."""
+    gradient can overflow, see `keep_if_finite`). On the shared tiny run's last checkpoint."""
     from jarob.trainer import Trainer
 
     from conftest import TINY
 
     tr = Trainer(load_config(TINY + ["reg=ernie"]))
-    state, _ = jax.jit(tr.iteration)(tr.init(jax.random.PRNGKey(0)), jnp.int32(0))
+    state = _tiny_run_state(tiny_run)
     batch = jax.tree.map(lambda x: x[:4], state.buffer)
-    key = jax.random.PRNGKey(1)
-    new, m = jax.jit(tr.learner.update)(state.learner, batch, key=key)
+    key, update = jax.random.PRNGKey(1), jax.jit(tr.learner.update)
+    new, m = update(state.learner, batch, key=key)
     assert float(m["dropped"]) == 0.0 and int(new.updates) == int(state.learner.updates) + 1
     assert any(not np.array_equal(a, b) for a, b in zip(jax.tree.leaves(new.params), jax.tree.leaves(state.learner.params)))
     poisoned = batch.replace(obs=batch.obs.at[0, 1].set(jnp.nan))
-    new, m = jax.jit(tr.learner.update)(state.learner, poisoned, key=key)
+    new, m = update(state.learner, poisoned, key=key)
     assert float(m["dropped"]) == 1.0 and not np.isfinite(float(m["loss"]))
     for a, b in zip(jax.tree.leaves(new), jax.tree.leaves(state.learner)):
         np.testing.assert_array_equal(a, b)
