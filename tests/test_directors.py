@@ -3,6 +3,7 @@ signs of the SDor losses, what each buffer stores, and short end-to-end runs of 
 training, attack mode and evaluation against a learned attacker."""
 
 import dataclasses
+import functools
 import json
 import math
 
@@ -21,6 +22,23 @@ from jarob.ops import masked_argmax
 Q = jnp.array([1.0, 2.0, 3.0])
 ALL = jnp.array([True, True, True])
 DIRECTOR = ["adv.director.hidden_dim=16", "adv.director.batch_size=4", "adv.director.buffer_size=32"]
+# Two small adversarial-training configs: one short rollout, every episode attacked; and 16 envs x
+# 32 steps, half of the episodes attacked.
+SHORT = ["adv.attack_prob=1", "alg.num_envs=2", "alg.rollout_len=4", "alg.hidden_dim=16", "alg.buffer_size=8", "total_steps=64"]
+HALF = ["adv.attack_prob=0.5", "alg.num_envs=16", "alg.rollout_len=32", "alg.hidden_dim=16", "alg.buffer_size=32", "total_steps=1024"]
+
+
+@functools.lru_cache(maxsize=None)
+def _one_iteration(*overrides):
+    """(trainer, initial state, the state after one jitted training iteration from PRNGKey(0), its
+    sums) for the config of `overrides` + DIRECTOR; cached, so tests reading the same iteration
+    share one compilation."""
+    from jarob.trainer import Trainer
+
+    tr = Trainer(load_config([*overrides, *DIRECTOR]))
+    state = tr.init(jax.random.PRNGKey(0))
+    new, sums = jax.jit(tr.iteration)(state, jnp.int32(0))
+    return tr, state, new, sums
 
 
 def test_soft_value_and_policy_hand_computed():
@@ -123,10 +141,8 @@ def test_director_config_validation():
 def test_director_buffer_holds_the_clean_view_and_the_team_the_perturbed_one(name):
     from jarob.trainer import Trainer
 
-    cfg = load_config([f"adv={name}", "adv.attack_prob=1", "alg.num_envs=2", "alg.rollout_len=4", "alg.hidden_dim=16", "alg.buffer_size=8", "total_steps=64", *DIRECTOR])
-    tr = Trainer(cfg)
-    state = tr.init(jax.random.PRNGKey(0))
-    new, sums = jax.jit(tr.iteration)(state, jnp.int32(0))
+    tr, state, new, sums = _one_iteration(f"adv={name}", *SHORT)
+    cfg = tr.cfg
     team_seq = jax.tree.map(lambda x: np.asarray(x)[:2], new.buffer)
     adv_seq = jax.tree.map(lambda x: np.asarray(x)[:2], new.adversary["buffer"].seq)
     eps = tr.env.default_eps
@@ -152,11 +168,7 @@ def test_director_buffer_holds_the_clean_view_and_the_team_the_perturbed_one(nam
 
 
 def test_director_learns_only_from_attacked_episodes():
-    from jarob.trainer import Trainer
-
-    cfg = load_config(["adv=atsa", "adv.attack_prob=0.5", "alg.num_envs=16", "alg.rollout_len=32", "alg.hidden_dim=16", "alg.buffer_size=32", "total_steps=1024", *DIRECTOR])
-    tr = Trainer(cfg)
-    new, _ = jax.jit(tr.iteration)(tr.init(jax.random.PRNGKey(0)), jnp.int32(0))
+    tr, _, new, _ = _one_iteration("adv=atsa", *HALF)
     attacked = np.asarray(new.adversary["buffer"].attacked)[:16]  # [E, T]
     moved = np.any(np.asarray(new.buffer.obs)[:16, :-1] != np.asarray(new.adversary["buffer"].seq.obs)[:16, :-1], axis=(-1, -2))
     assert not moved[~attacked].any()  # unattacked episodes: the team saw the clean view
@@ -172,11 +184,7 @@ def test_director_learns_only_from_attacked_episodes():
 def test_individual_value_of_sdor(value):
     """value=network: V_i is an output of its own, fitted by eq. 9, which then sends no gradient
     into the Q_i outputs; value=logsumexp: V_i = alpha logsumexp(Q_i / alpha), so eq. 9 moves Q_i."""
-    from jarob.trainer import Trainer
-
-    cfg = load_config(["adv=atsa", f"adv.director.value={value}", "alg.num_envs=16", "alg.rollout_len=32", "alg.hidden_dim=16", "alg.buffer_size=32", "total_steps=1024", *DIRECTOR])
-    tr = Trainer(cfg)
-    new, _ = jax.jit(tr.iteration)(tr.init(jax.random.PRNGKey(0)), jnp.int32(0))
+    tr, _, new, _ = _one_iteration("adv=atsa", *HALF, *([] if value == "network" else [f"adv.director.value={value}"]))
     batch = jax.tree.map(lambda x: x[:4], new.adversary["buffer"])
     lrn, ls = tr.adversary.learner, new.adversary["learner"]
     out = ls.params["q"]["params"]["fc_out"]["bias"]
@@ -196,13 +204,9 @@ def test_individual_value_of_sdor(value):
 def test_weighted_individual_alpha_divides_alpha_by_the_mixing_weight():
     """individual_alpha=weighted: eqs. 9-10 use alpha_i = alpha / lambda_i(s, a^) (eq. 6), so the
     policy objective equals eq. 10 evaluated at that temperature; shared keeps alpha."""
-    from jarob.trainer import Trainer
-
     losses = {}
     for mode in ("shared", "weighted"):
-        cfg = load_config(["adv=atsa", f"adv.director.individual_alpha={mode}", "alg.num_envs=16", "alg.rollout_len=32", "alg.hidden_dim=16", "alg.buffer_size=32", "total_steps=1024", *DIRECTOR])
-        tr = Trainer(cfg)
-        new, _ = jax.jit(tr.iteration)(tr.init(jax.random.PRNGKey(0)), jnp.int32(0))
+        tr, _, new, _ = _one_iteration("adv=atsa", *HALF, *([] if mode == "shared" else [f"adv.director.individual_alpha={mode}"]))
         batch = jax.tree.map(lambda x: x[:4], new.adversary["buffer"])
         lrn, p = tr.adversary.learner, new.adversary["learner"].params
         seq = batch.seq.time_major()
@@ -291,11 +295,7 @@ def test_director_config_off_for_static_adversaries():
 def test_sdor_drops_a_nonfinite_step():
     """SDor's gradient step: a clean batch is applied, one whose gradient is NaN leaves the soft
     learner's state exactly as it was and counts one dropped step (`keep_if_finite`)."""
-    from jarob.trainer import Trainer
-
-    cfg = load_config(["adv=atsa", "adv.attack_prob=1", "alg.num_envs=2", "alg.rollout_len=4", "alg.hidden_dim=16", "alg.buffer_size=8", "total_steps=64", *DIRECTOR])
-    tr = Trainer(cfg)
-    new, sums = jax.jit(tr.iteration)(tr.init(jax.random.PRNGKey(0)), jnp.int32(0))
+    tr, _, new, sums = _one_iteration("adv=atsa", *SHORT)
     assert float(sums["adv_dropped_updates"]) == 0.0
     lrn, ls = tr.adversary.learner, new.adversary["learner"]
     batch = jax.tree.map(lambda x: x[:2], new.adversary["buffer"])
