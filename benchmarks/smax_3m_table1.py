@@ -2,7 +2,7 @@
 
     python benchmarks/smax_3m_table1.py [--algs qmix,vdn] [--out benchmarks/results_table1]
         [--noadv-steps 2000000] [--robust-steps 3000000] [--attack-steps 500000]
-        [--rows NoAdv,RN,FGSM,ATLA,PAAD,PR,PR-REP,ERNIE,ERNIE-plain,ERNIE-kl,ERNIE-mix,ERNIE-mix-S,RAP,ATSA,ATSA-k0,ATSA-p05,ATSA-k025,ATSA-a02,ATSA-h128]
+        [--rows NoAdv,RN,FGSM,ATLA,PAAD,PR,PR-REP,ERNIE,ERNIE-plain,ERNIE-kl,ERNIE-mix,ERNIE-mix-S,ERNIE-S1,ERNIE-mix-S1,RAP,ATSA,ATSA-k0,ATSA-p05,ATSA-k025,ATSA-a02,ATSA-h128]
         [--columns none,rn,fgsm,atla,paad,atsa] [--reference NoAdv]
 
 For every learner (QMIX, VDN), 3 seeds each:
@@ -12,7 +12,8 @@ For every learner (QMIX, VDN), 3 seeds each:
    reg.stackelberg=false), ERNIE-kl (plain ERNIE with D = the KL of the softmax(Q / 0.1)
    policies instead of the l2 distance of the utilities), ERNIE-mix (plain ERNIE with D = the l2
    distance weighted by (dQ_tot/dQ_i)^2, reg.distance=mixer_l2, lambda 1), ERNIE-mix-S (the same,
-   Stackelberg), RAP (adv=rap), ATSA (adv=atsa), the SDor-STor ablation ATSA-k0
+   Stackelberg), ERNIE-S1 and ERNIE-mix-S1 (ERNIE and ERNIE-mix-S differentiated through the last
+   ascent step only, reg.unroll=1), RAP (adv=rap), ATSA (adv=atsa), the SDor-STor ablation ATSA-k0
    (adv=atsa adv.director.kappa=0), ATSA-p05 (ATSA with half the training episodes attacked,
    adv.attack_prob=0.5, instead of 0.8), ATSA-k025 (kappa 0.025, the top of the paper's range),
    ATSA-a02 (SDor's temperature annealed to 0.2 instead of 0.05: a more stochastic director) and
@@ -70,6 +71,8 @@ ROWS = {
     "ERNIE-kl": ["reg=ernie", "reg.stackelberg=false", "reg.distance=kl", "reg.temperature=0.1"],
     "ERNIE-mix": ["reg=ernie", "reg.stackelberg=false", "reg.distance=mixer_l2", "reg.weight=1"],
     "ERNIE-mix-S": ["reg=ernie", "reg.distance=mixer_l2", "reg.weight=1"],
+    "ERNIE-S1": ["reg=ernie", "reg.unroll=1"],
+    "ERNIE-mix-S1": ["reg=ernie", "reg.distance=mixer_l2", "reg.weight=1", "reg.unroll=1"],
     "RAP": ["adv=rap"],
     "ATSA": ["adv=atsa"],
     "ATSA-k0": ["adv=atsa", "adv.director.kappa=0"],

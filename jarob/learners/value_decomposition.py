@@ -99,7 +99,7 @@ class ValueDecomposition:
         """R per transition [T, B] at each stored step's observation, the agent stepped from the
         hidden state `context` [T, B, N, H] the sequence reaches before that step; `agent_weight`
         [T, B, N] weighs ERNIE's per-agent distances (`mixer_l2`); `ernie` overrides
-        `ernie_regularizer`'s keywords (diagnostics: `step_size`, `normaliser`)."""
+        `ernie_regularizer`'s keywords (diagnostics: `step_size`, `normaliser`, `unroll`)."""
         r, eps = self.reg, self.reg_eps
         obs, avail = seq.obs[:-1], seq.avail[:-1]
 
