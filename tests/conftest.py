@@ -32,3 +32,18 @@ def tiny_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("ref") / "run"
     assert main(TINY + [f"run_dir={run_dir}"]) == 0
     return run_dir
+
+
+def last_checkpoint(run_dir, overrides=TINY):
+    """The whole training state (every seed) at the last checkpoint of the run in `run_dir`, made
+    with the config of `overrides`."""
+    import jax
+
+    from jarob.checkpoint import Checkpointer
+    from jarob.config import load_config
+    from jarob.trainer import Trainer, seed_keys
+
+    cfg = load_config(overrides)
+    ckpt = Checkpointer(str(run_dir / "checkpoints"))
+    state, _ = ckpt.restore(ckpt.latest_step(), jax.eval_shape(jax.vmap(Trainer(cfg).init), seed_keys(cfg.seed, cfg.seeds)))
+    return state

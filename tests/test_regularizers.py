@@ -168,15 +168,9 @@ def test_bad_regularizer_config(overrides, message):
 def _tiny_run_state(tiny_run):
     """Seed 0's training state (team, optimiser, replay buffer) at the shared tiny run's last
     checkpoint; a regularizer adds no state, so a regularized learner reads it as it is."""
-    from jarob.checkpoint import Checkpointer
-    from jarob.trainer import Trainer, seed_keys
+    from conftest import last_checkpoint
 
-    from conftest import TINY
-
-    cfg = load_config(TINY)
-    ckpt = Checkpointer(str(tiny_run / "checkpoints"))
-    saved, _ = ckpt.restore(ckpt.latest_step(), jax.eval_shape(jax.vmap(Trainer(cfg).init), seed_keys(cfg.seed, cfg.seeds)))
-    return jax.tree.map(lambda x: x[0], saved)
+    return jax.tree.map(lambda x: x[0], last_checkpoint(tiny_run))
 
 
 @pytest.mark.parametrize("reg", [["reg=pr"], ["reg=ernie"], ["reg=ernie", "reg.distance=mixer_l2"]])

@@ -10,9 +10,8 @@ import pytest
 import jarob.checkpoint
 from jarob.config import load_config
 from jarob.train import main
-from jarob.trainer import Trainer, seed_keys
 
-from conftest import TINY
+from conftest import TINY, last_checkpoint
 TIMING = {"wall_s", "sps"}
 
 
@@ -21,12 +20,8 @@ def _rows(run_dir):
         return [{k: v for k, v in r.items() if k not in TIMING} for r in csv.DictReader(f)]
 
 
-def _final_params(run_dir, overrides):
-    cfg = load_config(overrides)
-    like = jax.eval_shape(jax.vmap(Trainer(cfg).init), seed_keys(cfg.seed, cfg.seeds))
-    ckpt = jarob.checkpoint.Checkpointer(str(run_dir / "checkpoints"))
-    state, _ = ckpt.restore(ckpt.latest_step(), like)
-    return state.learner.params
+def _final_params(run_dir):
+    return last_checkpoint(run_dir).learner.params
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +53,7 @@ def test_same_seed_same_run(reference_run, tmp_path):
     again = tmp_path / "again"
     assert main(TINY + [f"run_dir={again}"]) == 0
     assert _rows(again) == _rows(reference_run)
-    a, b = _final_params(again, TINY), _final_params(reference_run, TINY)
+    a, b = _final_params(again), _final_params(reference_run)
     jax.tree.map(np.testing.assert_array_equal, a, b)
 
 
@@ -83,7 +78,7 @@ def test_resume_is_bit_identical(reference_run, tmp_path, monkeypatch):
 
     assert main(TINY + [f"run_dir={run_dir}", "resume=true"]) == 0
     assert _rows(run_dir) == _rows(reference_run)
-    a, b = _final_params(run_dir, TINY), _final_params(reference_run, TINY)
+    a, b = _final_params(run_dir), _final_params(reference_run)
     jax.tree.map(np.testing.assert_array_equal, a, b)
     ref = json.loads((reference_run / "summary.json").read_text())["final"]
     assert json.loads((run_dir / "summary.json").read_text())["final"] == ref
@@ -99,7 +94,7 @@ def test_resume_before_first_checkpoint_starts_again(reference_run, tmp_path):
     (run_dir / "metrics.csv").write_text("".join(logged[:3]))  # header + chunk 0 of both seeds
     assert main(TINY + [f"run_dir={run_dir}", "resume=true"]) == 0
     assert _rows(run_dir) == _rows(reference_run)
-    a, b = _final_params(run_dir, TINY), _final_params(reference_run, TINY)
+    a, b = _final_params(run_dir), _final_params(reference_run)
     jax.tree.map(np.testing.assert_array_equal, a, b)
 
 
