@@ -122,6 +122,7 @@ class AdvConfig:
     targeted: bool
     attack_prob: float  # training mode: probability that an episode is attacked (test mode: always)
     alternate: int  # learned adversaries in training: iterations per phase, team and adversary learning in turn (team first); 0 = both every iteration
+    ramp_frac: float  # training: the share of the run over which the acting budget rises linearly from 0 to eps; 0 = the full budget throughout
     population: int  # rap: how many PAAD directors; each episode plays one drawn uniformly
     director: Optional[DirectorConfig]  # learned director adversaries only (paad, atsa, rap)
     ppo: Optional[PPOConfig]  # atla only
@@ -310,6 +311,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     _require(cfg.adv.step_size is None or cfg.adv.step_size > 0, f"adv.step_size: must be > 0, got {cfg.adv.step_size}")
     _require(cfg.seed >= 0, f"seed: must be >= 0, got {cfg.seed}")
     _require(cfg.adv.alternate >= 0, f"adv.alternate: must be >= 0, got {cfg.adv.alternate}")
+    _require(0.0 <= cfg.adv.ramp_frac <= 1.0, f"adv.ramp_frac: must lie in [0, 1], got {cfg.adv.ramp_frac}")
     _require(cfg.adv.population >= 1, f"adv.population: must be >= 1, got {cfg.adv.population}")
     _require(cfg.adv.population == 1 or cfg.adv.name == "rap", f"adv.population: only rap has a population; set it to 1 for adv={cfg.adv.name}")
     if cfg.adv.name in LEARNED_ADVERSARIES:

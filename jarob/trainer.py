@@ -93,6 +93,16 @@ class Trainer:
         frac = jnp.clip(env_steps / a.eps_anneal_steps, 0.0, 1.0)
         return a.eps_start + frac * (a.eps_end - a.eps_start)
 
+    def acting_adversary(self, adv_state: dict, env_steps: jax.Array) -> dict:
+        """The adversary state a training rollout acts with: its budget times min(1, t / (ramp_frac
+        x total_steps)) at env step t (`adv.ramp_frac`: a budget curriculum, the team first meets
+        small perturbations), the state itself without a ramp. Only acting sees the ramp: the
+        adversary learns, is evaluated and is checkpointed at its full budget."""
+        ramp = self.cfg.adv.ramp_frac * self.cfg.total_steps
+        if self.adversary is None or ramp == 0:
+            return adv_state
+        return {**adv_state, "eps": adv_state["eps"] * jnp.clip(env_steps / ramp, 0.0, 1.0)}
+
     def turns(self, index: jax.Array):
         """(the team learns, the adversary learns) at iteration `index`. Both every iteration,
         unless `adv.alternate` > 0 splits training into phases of that many iterations in which
@@ -128,7 +138,8 @@ class Trainer:
         key, k_collect, k_update, k_adv = jax.random.split(state.key, 4)
         eps = self.epsilon(state.env_steps)
         agent = state.learner.params["agent"]
-        actor, seqs, records, carry0 = collect(self.env, self.learner, agent, state.actor, k_collect, eps, a.rollout_len, self.adversary, state.adversary)
+        acting = self.acting_adversary(state.adversary, state.env_steps)
+        actor, seqs, records, carry0 = collect(self.env, self.learner, agent, state.actor, k_collect, eps, a.rollout_len, self.adversary, acting)
         env_steps = state.env_steps + a.num_envs * a.rollout_len
         zero = jnp.zeros(())
         team_turn, adv_turn = self.turns(index)

@@ -151,3 +151,25 @@ def test_attack_prob_attacks_whole_episodes():
     assert np.all(episodes.all(axis=1) | ~episodes.any(axis=1))  # all steps of an episode or none
     share = episodes[:, 0].mean()
     assert 0.2 < share < 0.8
+
+
+def test_budget_ramp_scales_only_the_acting_budget():
+    """adv.ramp_frac = 0.5 of 1,024 env steps: the rollout acts at eps x min(1, t / 512), while the
+    stored state keeps the full budget. At t = 0 the team sees, and stores, the clean observations;
+    at the ramp's end it is perturbed again."""
+    from jarob.trainer import Trainer
+
+    small = ["alg.num_envs=2", "alg.rollout_len=4", "alg.hidden_dim=16", "alg.buffer_size=4", "alg.batch_size=2", "total_steps=1024"]
+    tr = Trainer(load_config(["adv=rn", "adv.attack_prob=1.0", "adv.ramp_frac=0.5", *small]))
+    s0 = tr.init(jax.random.PRNGKey(0))
+    full = float(s0.adversary["eps"])
+    for t, scale in [(0, 0.0), (128, 0.25), (256, 0.5), (512, 1.0), (1024, 1.0)]:
+        assert float(tr.acting_adversary(s0.adversary, jnp.int32(t))["eps"]) == pytest.approx(scale * full)
+    plain = Trainer(load_config(["adv=rn", "adv.attack_prob=1.0", *small]))
+    assert plain.acting_adversary(s0.adversary, jnp.int32(0)) is s0.adversary
+
+    step = jax.jit(tr.iteration)
+    first_seen = [np.asarray(step(s0.replace(env_steps=jnp.int32(t)), jnp.int32(0))[0].buffer.obs)[:2, 0] for t in (0, 512)]
+    clean = np.asarray(s0.actor.ts.obs)
+    np.testing.assert_array_equal(first_seen[0], clean)
+    assert np.any(first_seen[1] != clean) and np.all(np.abs(first_seen[1] - clean) <= full + 1e-6)

@@ -197,6 +197,7 @@ def test_config_errors():
         (["adv=atla", "adv.ppo.minibatches=7"], "adv.ppo.minibatches"),
         (["adv=atla", "adv.ppo.gae_lambda=2"], "adv.ppo.gae_lambda"),
         (["adv=atla", "adv.alternate=-1"], "adv.alternate"),
+        (["adv=atsa", "adv.ramp_frac=1.5"], "adv.ramp_frac"),
         (["adv=atla", "adv.ppo=null"], "adv.ppo"),
     ):
         with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
