@@ -11,6 +11,11 @@ import jax.numpy as jnp
 NEG_INF = -1e9  # finite stand-in for -inf: keeps gradients and softmaxes NaN-free
 
 
+def linear_schedule(t: jax.Array, start, end, steps) -> jax.Array:
+    """start + min(1, t / steps) (end - start), t >= 0: a linear anneal (or ramp) held at `end`."""
+    return start + jnp.clip(t / steps, 0.0, 1.0) * (end - start)
+
+
 def mask_logits(q: jax.Array, avail: jax.Array) -> jax.Array:
     """Replace the values of unavailable actions by NEG_INF."""
     return jnp.where(avail, q, NEG_INF)

@@ -23,6 +23,7 @@ from jarob import envs
 from jarob import sequence
 from jarob.config import TrainConfig
 from jarob.learners.value_decomposition import LearnerState, ValueDecomposition
+from jarob.ops import linear_schedule
 from jarob.rollout import ActorState, EpisodeStats, collect, evaluate, init_actor
 from jarob.sequence import Sequence
 
@@ -90,8 +91,7 @@ class Trainer:
         if not self.train_team:
             return jnp.zeros(())
         a = self.cfg.alg
-        frac = jnp.clip(env_steps / a.eps_anneal_steps, 0.0, 1.0)
-        return a.eps_start + frac * (a.eps_end - a.eps_start)
+        return linear_schedule(env_steps, a.eps_start, a.eps_end, a.eps_anneal_steps)
 
     def acting_adversary(self, adv_state: dict, env_steps: jax.Array) -> dict:
         """The adversary state a training rollout acts with: its budget times min(1, t / (ramp_frac
@@ -101,7 +101,7 @@ class Trainer:
         ramp = self.cfg.adv.ramp_frac * self.cfg.total_steps
         if self.adversary is None or ramp == 0:
             return adv_state
-        return {**adv_state, "eps": adv_state["eps"] * jnp.clip(env_steps / ramp, 0.0, 1.0)}
+        return {**adv_state, "eps": linear_schedule(env_steps, 0.0, adv_state["eps"], ramp)}
 
     def turns(self, index: jax.Array):
         """(the team learns, the adversary learns) at iteration `index`. Both every iteration,

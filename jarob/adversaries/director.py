@@ -22,7 +22,7 @@ from jarob.adversaries.base import ObservationAdversary, TeamView
 from jarob.adversaries.gradient import configured_pgd
 from jarob.learners.soft_factorized import SoftFactorizedQ
 from jarob.learners.value_decomposition import ValueDecomposition
-from jarob.ops import epsilon_greedy
+from jarob.ops import epsilon_greedy, linear_schedule
 from jarob.sequence import Sequence, from_steps
 
 
@@ -50,7 +50,7 @@ class QDirector:
 
     def epsilon(self, env_steps):
         c = self.cfg
-        return c.eps_start + jnp.clip(env_steps / c.eps_anneal_steps, 0.0, 1.0) * (c.eps_end - c.eps_start)
+        return linear_schedule(env_steps, c.eps_start, c.eps_end, c.eps_anneal_steps)
 
     def direct(self, params, hidden, obs, last, first, avail, key, train: bool, env_steps):
         h, q = self.vd.step_q(params["agent"], hidden["q"], obs, last, first)

@@ -37,7 +37,7 @@ from flax import struct
 from jarob.learners.optim import clipped_adam, hard_target_update, keep_if_finite
 from jarob.learners.targets import lambda_returns
 from jarob.networks import RNNAgent, agent_inputs, unroll_sequence
-from jarob.ops import mask_logits, take, weighted_mean
+from jarob.ops import linear_schedule, mask_logits, take, weighted_mean
 
 
 class WeightNetwork(nn.Module):
@@ -127,8 +127,7 @@ class SoftFactorizedQ:
     def alpha(self, env_steps: jax.Array) -> jax.Array:
         """Entropy temperature, linear in env steps from alpha_start to alpha_end."""
         c = self.cfg
-        frac = jnp.clip(env_steps / c.alpha_anneal_steps, 0.0, 1.0)
-        return c.alpha_start + frac * (c.alpha_end - c.alpha_start)
+        return linear_schedule(env_steps, c.alpha_start, c.alpha_end, c.alpha_anneal_steps)
 
     def init(self, key: jax.Array) -> SoftState:
         kq, kp, kw, kv = jax.random.split(key, 4)
