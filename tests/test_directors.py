@@ -141,13 +141,12 @@ def test_director_config_validation():
     assert load_config(["adv=paad"]).adv.director.name == "qmix"
 
 
-@pytest.mark.parametrize("name", ["paad", "atsa"])
-def test_director_buffer_holds_the_clean_view_and_the_team_the_perturbed_one(name):
+@pytest.mark.parametrize("name, config, stor", [("paad", (*SHORT, "adv.director.stor_action=taken"), "taken"), ("atsa", HALF, "greedy")])
+def test_director_buffer_holds_the_clean_view_and_the_team_the_perturbed_one(name, config, stor):
     """What each side stores, and the protagonist action eq. 14 reads (`stor_action`): ATSA's
     default, greedy, read from the ATSA run; taken, from the PAAD run (the director's buffer code is
     shared, so each setting is compiled once)."""
-    stor = "greedy" if name == "atsa" else "taken"
-    tr, state, new, sums = _one_iteration(f"adv={name}", *(HALF if name == "atsa" else [*SHORT, "adv.director.stor_action=taken"]))
+    tr, state, new, sums = _one_iteration(f"adv={name}", *config)
     cfg = tr.cfg
     envs = cfg.alg.num_envs
     team_seq = jax.tree.map(lambda x: np.asarray(x)[:envs], new.buffer)
@@ -214,10 +213,10 @@ def test_weighted_individual_alpha_divides_alpha_by_the_mixing_weight():
     _, _, new, _ = _one_iteration("adv=atsa", *HALF)
     batch = jax.tree.map(lambda x: x[:4], new.adversary["buffer"])
     p = new.adversary["learner"].params
+    seq = batch.seq.time_major()
     for mode in ("shared", "weighted"):
         tr = _trainer("adv=atsa", *HALF, f"adv.director.individual_alpha={mode}")
         lrn = tr.adversary.learner
-        seq = batch.seq.time_major()
         aux = lrn.loss(p, new.adversary["learner"].target_params, seq, jnp.swapaxes(batch.team_action, 0, 1), 0.1, jax.random.PRNGKey(0))[1]
         lam = lrn.mixing_weights(p, seq.state[:-1], seq.action)
         q = lrn._q_and_v(p["q"], seq, 0.1)[0][:-1]
