@@ -2,7 +2,7 @@
 
     python benchmarks/smax_3m_table1.py [--algs qmix,vdn] [--out benchmarks/results_table1]
         [--noadv-steps 2000000] [--robust-steps 3000000] [--attack-steps 500000]
-        [--rows NoAdv,RN,FGSM,ATLA,PAAD,PR,PR-REP,ERNIE,ERNIE-plain,ERNIE-kl,ERNIE-mix,ERNIE-mix-S,ERNIE-S1,ERNIE-mix-S1,RAP,ATSA,ATSA-k0,ATSA-p05,ATSA-k025,ATSA-a02,ATSA-h128,ATSA-r33,ATSA-r50]
+        [--rows NoAdv,RN,FGSM,ATLA,PAAD,PR,PR-REP,ERNIE,ERNIE-plain,ERNIE-kl,ERNIE-mix,ERNIE-mix-S,ERNIE-S1,ERNIE-mix-S1,RAP,ATSA,ATSA-k0,ATSA-p05,ATSA-k025,ATSA-a02,ATSA-h128,ATSA-r33,ATSA-r50,ATSA-r33-p05]
         [--columns none,rn,fgsm,atla,paad,atsa] [--reference NoAdv]
 
 For every learner (QMIX, VDN), 3 seeds each:
@@ -18,8 +18,9 @@ For every learner (QMIX, VDN), 3 seeds each:
    adv.attack_prob=0.5, instead of 0.8), ATSA-k025 (kappa 0.025, the top of the paper's range),
    ATSA-a02 (SDor's temperature annealed to 0.2 instead of 0.05: a more stochastic director),
    ATSA-h128 (ATSA with a team GRU 128 wide instead of 64), ATSA-r33 (ATSA with its acting
-   budget ramped from 0 to eps over the first third of training, adv.ramp_frac=0.333) and
-   ATSA-r50 (the same ramp over the first half, adv.ramp_frac=0.5);
+   budget ramped from 0 to eps over the first third of training, adv.ramp_frac=0.333),
+   ATSA-r50 (the same ramp over the first half, adv.ramp_frac=0.5) and ATSA-r33-p05 (ATSA-r33
+   with half the training episodes attacked);
 2. trains an ATLA, a PAAD and an ATSA attacker against every row's team (`python -m
    jarob.attack`, seed i against seed i): the learned columns of a row use the attackers trained
    against it;
@@ -84,6 +85,7 @@ ROWS = {
     "ATSA-h128": ["adv=atsa", "alg.hidden_dim=128"],
     "ATSA-r33": ["adv=atsa", "adv.ramp_frac=0.333"],
     "ATSA-r50": ["adv=atsa", "adv.ramp_frac=0.5"],
+    "ATSA-r33-p05": ["adv=atsa", "adv.ramp_frac=0.333", "adv.attack_prob=0.5"],
 }
 STATIC = ["none", "rn", "fgsm", "pgd"]
 LEARNED = ["atla", "paad", "atsa"]
