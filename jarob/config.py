@@ -123,6 +123,8 @@ class AdvConfig:
     attack_prob: float  # training mode: probability that an episode is attacked (test mode: always)
     alternate: int  # learned adversaries in training: iterations per phase, team and adversary learning in turn (team first); 0 = both every iteration
     ramp_frac: float  # training: the share of the run over which the acting budget rises linearly from 0 to eps; 0 = the full budget throughout
+    clean_td: float  # training: weight of the team's TD loss on the clean view of its stored sequences, added to the one on what it saw; 0 = the papers' team, which learns from what it saw only
+    consistency: float  # training: weight of D(Q(what it saw), Q(clean view)) (mixer-weighted squared l2, the clean side held constant) in the team's loss; 0 = none
     population: int  # rap: how many PAAD directors; each episode plays one drawn uniformly
     director: Optional[DirectorConfig]  # learned director adversaries only (paad, atsa, rap)
     ppo: Optional[PPOConfig]  # atla only
@@ -312,6 +314,9 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     _require(cfg.seed >= 0, f"seed: must be >= 0, got {cfg.seed}")
     _require(cfg.adv.alternate >= 0, f"adv.alternate: must be >= 0, got {cfg.adv.alternate}")
     _require(0.0 <= cfg.adv.ramp_frac <= 1.0, f"adv.ramp_frac: must lie in [0, 1], got {cfg.adv.ramp_frac}")
+    for key, v in {"adv.clean_td": cfg.adv.clean_td, "adv.consistency": cfg.adv.consistency}.items():
+        _require(v >= 0, f"{key}: must be >= 0, got {v}")
+        _require(v == 0 or cfg.adv.name != "none", f"{key}: the clean view differs from what the team saw only under an adversary; set it to 0 for adv=none")
     _require(cfg.adv.population >= 1, f"adv.population: must be >= 1, got {cfg.adv.population}")
     _require(cfg.adv.population == 1 or cfg.adv.name == "rap", f"adv.population: only rap has a population; set it to 1 for adv={cfg.adv.name}")
     if cfg.adv.name in LEARNED_ADVERSARIES:

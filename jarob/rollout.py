@@ -27,6 +27,7 @@ class ActorState:
     last_action: jax.Array  # [E, N] int32, -1 before an episode's first action
     attacked: jax.Array  # [E] bool, the current episode is attacked (training mode, see perceive)
     adv_carry: dict  # [E, ...] the adversary's recurrent context ({} for static adversaries)
+    clean_hidden: jax.Array | None = None  # [E, N, H], the GRU state on the clean observations (tracked only for the team's clean view)
 
 
 @struct.dataclass
@@ -48,12 +49,13 @@ class StepRecord:
     attacked: jax.Array  # [E] bool, the step's episode is attacked (training mode)
 
 
-def init_actor(env: MarlEnv, learner, key: jax.Array, num_envs: int, adversary=None) -> ActorState:
+def init_actor(env: MarlEnv, learner, key: jax.Array, num_envs: int, adversary=None, clean_view: bool = False) -> ActorState:
+    """E fresh environments; `clean_view` also tracks the team's GRU state on the clean observations."""
     env_state, ts = jax.vmap(env.reset)(jax.random.split(key, num_envs))
     hidden = learner.initial_hidden((num_envs, env.num_agents))
     last_action = jnp.full((num_envs, env.num_agents), -1, jnp.int32)
     carry = {} if adversary is None else adversary.initial_carry(num_envs)
-    return ActorState(env_state, ts, hidden, last_action, jnp.ones((num_envs,), bool), carry)
+    return ActorState(env_state, ts, hidden, last_action, jnp.ones((num_envs,), bool), carry, hidden if clean_view else None)
 
 
 def perceive(learner, agent_params, actor: ActorState, last_action: jax.Array, adversary, adv_state, key: jax.Array, train: bool):
@@ -93,6 +95,8 @@ def act_step(env: MarlEnv, learner, agent_params, actor: ActorState, key: jax.Ar
     actor = actor.replace(attacked=_attacked_episodes(actor, adversary, k_coin))
     seen, adv_carry, adv_out = perceive(learner, agent_params, actor, last_action, adversary, adv_state, k_adv, train)
     hidden, q = learner.step_q(agent_params, actor.hidden, seen, last_action, ts.first)
+    # What the GRU would hold had the team seen the clean observations (the same actions played).
+    clean_hidden = None if actor.clean_hidden is None else learner.step_q(agent_params, actor.clean_hidden, ts.obs, last_action, ts.first)[0]
     actions = epsilon_greedy(k_act, q, ts.avail, eps).astype(jnp.int32)
     env_keys = jax.random.split(k_env, actions.shape[0])
     env_state, next_ts = jax.vmap(env.step)(env_keys, actor.env_state, actions)
@@ -113,14 +117,15 @@ def act_step(env: MarlEnv, learner, agent_params, actor: ActorState, key: jax.Ar
         adv_out=adv_out,
         attacked=actor.attacked,
     )
-    return ActorState(env_state, next_ts, hidden, actions, actor.attacked, adv_carry), record
+    return ActorState(env_state, next_ts, hidden, actions, actor.attacked, adv_carry, clean_hidden), record
 
 
 def collect(env: MarlEnv, learner, agent_params, actor: ActorState, key: jax.Array, eps: jax.Array, length: int, adversary=None, adv_state=None):
     """Run `length` steps (training mode); return the new actor state, one Sequence per env
     ([E, ...], holding what the team saw), the per-step records [T, E] and the adversary's
-    carry before the first step (a learned adversary builds its own sequences from these)."""
-    hidden0, carry0 = actor.hidden, actor.adv_carry
+    carry before the first step (a learned adversary builds its own sequences from these). An
+    actor that tracks `clean_hidden` also stores the clean view in the Sequences."""
+    hidden0, carry0, clean_hidden0 = actor.hidden, actor.adv_carry, actor.clean_hidden
     k_steps, k_final = jax.random.split(key)
 
     def body(a, k):
@@ -136,8 +141,9 @@ def collect(env: MarlEnv, learner, agent_params, actor: ActorState, key: jax.Arr
         "state": ts.state,
         "first": ts.first,
         "last_action": last_action,
+        "clean_obs": ts.obs,
     }
-    return actor, from_steps(records, final, hidden0), records, carry0
+    return actor, from_steps(records, final, hidden0, clean_hidden0), records, carry0
 
 
 @struct.dataclass

@@ -26,16 +26,26 @@ class Sequence:
     reward: jax.Array  # [T] team reward
     done: jax.Array  # [T] bool, step t ended its episode
     hidden: jax.Array  # [N, H]
+    # The clean view, kept only when the team also learns from it (`adv.clean_td`,
+    # `adv.consistency`): what the environment emitted, and the team's GRU state before step 0 had
+    # it seen that all along. None otherwise (no leaves: old buffers and checkpoints keep their layout).
+    clean_obs: jax.Array | None = None  # [T+1, N, O]
+    clean_hidden: jax.Array | None = None  # [N, H]
 
     def time_major(self) -> "Sequence":
         """Swap the batch and time axes of a sampled batch ([B, T, ...] -> [T, B, ...])."""
         swap = lambda x: jnp.swapaxes(x, 0, 1)  # noqa: E731
-        return self.replace(**{k: swap(getattr(self, k)) for k in ("obs", "avail", "state", "last_action", "first", "action", "reward", "done")})
+        fields = ("obs", "avail", "state", "last_action", "first", "action", "reward", "done") + (() if self.clean_obs is None else ("clean_obs",))
+        return self.replace(**{k: swap(getattr(self, k)) for k in fields})
+
+    def clean_view(self) -> "Sequence":
+        """The same transitions as the environment emitted them, unrolled from the clean context."""
+        return self.replace(obs=self.clean_obs, hidden=self.clean_hidden, clean_obs=None, clean_hidden=None)
 
 
-def zeros(length: int, num_agents: int, obs_dim: int, num_actions: int, state_dim: int, hidden) -> Sequence:
+def zeros(length: int, num_agents: int, obs_dim: int, num_actions: int, state_dim: int, hidden, clean: bool = False) -> Sequence:
     """An all-zero Sequence of `length` transitions (a replay buffer's example item); `hidden`
-    is the learner's initial recurrent state for one environment."""
+    is the learner's initial recurrent state for one environment; `clean` keeps the clean view."""
     t, n = length, num_agents
     return Sequence(
         obs=jnp.zeros((t + 1, n, obs_dim)),
@@ -47,16 +57,19 @@ def zeros(length: int, num_agents: int, obs_dim: int, num_actions: int, state_di
         reward=jnp.zeros((t,)),
         done=jnp.zeros((t,), bool),
         hidden=hidden,
+        clean_obs=jnp.zeros((t + 1, n, obs_dim)) if clean else None,
+        clean_hidden=hidden if clean else None,
     )
 
 
-def from_steps(steps, final, hidden) -> "Sequence":
+def from_steps(steps, final, hidden, clean_hidden=None) -> "Sequence":
     """Assemble Sequences from a time-major scan of per-step records.
 
     `steps` holds per-step fields [T, E, ...] (obs, avail, state, last_action, first, action,
     reward, done), `final` a mapping of the view after the last step (obs, avail, state,
-    last_action, first; each [E, ...]), `hidden` [E, N, H]. Returns
-    a batch-major Sequence with leading axis E.
+    last_action, first; each [E, ...]), `hidden` [E, N, H]. With `clean_hidden` [E, N, H] the
+    clean view is kept too (steps.clean_obs and final["clean_obs"]). Returns a batch-major
+    Sequence with leading axis E.
     """
     def views(name):
         seq = jnp.concatenate([getattr(steps, name), final[name][None]], axis=0)
@@ -73,6 +86,8 @@ def from_steps(steps, final, hidden) -> "Sequence":
         reward=batch_major(steps.reward),
         done=batch_major(steps.done),
         hidden=hidden,
+        clean_obs=None if clean_hidden is None else views("clean_obs"),
+        clean_hidden=clean_hidden,
     )
 
 

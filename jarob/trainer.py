@@ -48,7 +48,7 @@ class ChunkMetrics:
     dropped_updates: jax.Array  # team gradient steps dropped as non-finite (`keep_if_finite`)
     adv_loss: jax.Array  # a learned adversary's TD loss (0 otherwise)
     adv_dropped_updates: jax.Array  # the learned adversary's gradient steps dropped as non-finite
-    reg_loss: jax.Array  # the team's regularizer R, before its weight (0 without one)
+    reg_loss: jax.Array  # the team's regularizer R, before its weight (without one: the clean-view consistency D when configured, else 0)
     train_episodes: jax.Array
     train_return: jax.Array
     train_win_rate: jax.Array
@@ -78,7 +78,8 @@ class Trainer:
         self.train_team = train_team
         self.env = envs.make(cfg.env.name)
         total_updates = cfg.total_iterations * cfg.alg.updates_per_rollout
-        self.learner = ValueDecomposition(cfg.alg, self.env, total_updates, cfg.reg, cfg.env.eps)
+        clean = {"clean_td": cfg.adv.clean_td, "consistency": cfg.adv.consistency} if train_team else {}
+        self.learner = ValueDecomposition(cfg.alg, self.env, total_updates, cfg.reg, cfg.env.eps, **clean)
         # The adversary the team trains against (none: clean observations).
         layout = (cfg.alg.num_envs, cfg.alg.rollout_len, cfg.total_iterations)
         self.adversary = None if cfg.adv.name == "none" else adversaries.make(cfg.adv, self.env, cfg.env.eps, layout)
@@ -122,14 +123,14 @@ class Trainer:
         learner_state = self.learner.init(k_learner)
         if team is not None:
             learner_state = learner_state.replace(params={**learner_state.params, "agent": team}, team=team)
-        actor = init_actor(self.env, self.learner, k_actor, self.cfg.alg.num_envs, self.adversary)
+        actor = init_actor(self.env, self.learner, k_actor, self.cfg.alg.num_envs, self.adversary, self.learner.uses_clean_view)
         buf = replay.init(self._example_sequence(), self.cfg.alg.buffer_size) if self.train_team else None
         adv_state = {} if self.adversary is None else self.adversary.init(k_adv)
         return TrainState(learner_state, buf, actor, adv_state, key, jnp.zeros((), jnp.int32))
 
     def _example_sequence(self) -> Sequence:
         e = self.env
-        return sequence.zeros(self.cfg.alg.rollout_len, e.num_agents, e.obs_dim, e.num_actions, e.state_dim, self.learner.initial_hidden((e.num_agents,)))
+        return sequence.zeros(self.cfg.alg.rollout_len, e.num_agents, e.obs_dim, e.num_actions, e.state_dim, self.learner.initial_hidden((e.num_agents,)), self.learner.uses_clean_view)
 
     def iteration(self, state: TrainState, index: jax.Array):
         """Iteration `index` of the run (an unbatched count, shared by all seeds): collect one

@@ -5,6 +5,14 @@ built with double Q-learning (online argmax among available actions, target-netw
 and a periodically copied target network. VDN and QMIX differ only in the mixer. An optional
 adversarial regularizer of the utilities (PR, PR-REP, ERNIE; `jarob.learners.regularizers`)
 is added to the TD loss with its scheduled weight.
+
+Under a training adversary the team learns from what it saw (the papers). Two optional terms
+use the clean view the sequences then also keep (DESIGN.md section 4, "The team's clean view"):
+`clean_td` weighs a second TD loss on the same transitions as the environment emitted them
+(off-policy: the actions were chosen on what the team saw), and `consistency` weighs
+D(Q(seen), Q(clean)) = sum_i (dQ_tot/dQ_i)^2 sum_a (Q_i(seen, a) - Q_i(clean, a))^2 with the
+clean utilities and the weights held constant (TRADES' split of a clean fit and an invariance
+term, with the perturbations the adversary actually played).
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ from jarob.config import AlgConfig, RegConfig
 from jarob.envs import MarlEnv
 from jarob.learners.mixers import QMixer, VDNMixer, mixer_gradient
 from jarob.learners.optim import clipped_adam, hard_target_update, keep_if_finite
-from jarob.learners.regularizers import ernie_distance, ernie_regularizer, pr_regularizer, regularizer_weight
+from jarob.learners.regularizers import ernie_distance, ernie_regularizer, l2_distance, pr_regularizer, regularizer_weight
 from jarob.learners.targets import lambda_returns
 from jarob.networks import RNNAgent, agent_inputs, unroll_sequence
 from jarob.ops import masked_argmax, take, weighted_mean
@@ -37,10 +45,14 @@ class LearnerState:
 class ValueDecomposition:
     """Pure functions of one VDN/QMIX learner; holds only static configuration."""
 
-    def __init__(self, cfg: AlgConfig, env: MarlEnv, total_updates: int = 1, reg: RegConfig | None = None, eps: float | None = None):
+    def __init__(self, cfg: AlgConfig, env: MarlEnv, total_updates: int = 1, reg: RegConfig | None = None, eps: float | None = None, clean_td: float = 0.0, consistency: float = 0.0):
         """`reg`: the regularizer (None or name none: plain TD); its ball's radius is reg.eps,
-        else `eps`, else the env's default budget."""
+        else `eps`, else the env's default budget. `clean_td`, `consistency`: the weights of the
+        clean-view terms (module docstring); either > 0 needs sequences that keep the clean view."""
         self.cfg = cfg
+        self.clean_td = clean_td
+        self.consistency = consistency
+        self.uses_clean_view = clean_td > 0 or consistency > 0
         self.total_updates = total_updates
         self.reg = reg if reg is not None and reg.name != "none" else None
         self.spec = env.perturbation
@@ -115,11 +127,32 @@ class ValueDecomposition:
             return ernie_regularizer(q_fn, obs, avail, project, start, self.spec.mask, **kw)
         return pr_regularizer(q_fn, obs, avail, project, c=r.hinge_c, steps=r.steps, step_size=self.reg_step_size)
 
+    def clean_view_terms(self, params, target_params, seq: Sequence, q_seen: jax.Array, weights=None):
+        """(clean_td x the clean view's TD loss + consistency x mean D(Q(seen), Q(clean)), metrics)
+        for a time-major batch that keeps the clean view; q_seen [T+1, B, N, A] the utilities on
+        what the team saw. Without a clean TD loss the clean utilities are constants."""
+        clean = seq.clean_view()
+        agent = params["agent"] if self.clean_td > 0 else jax.lax.stop_gradient(params["agent"])
+        q_clean = self.unroll_q(agent, clean)
+        total, metrics = 0.0, {}
+        if self.clean_td > 0:
+            q_tot = self.mixer.apply(params["mixer"], take(q_clean[:-1], seq.action), seq.state[:-1])
+            targets = jax.lax.stop_gradient(self.td_targets(q_clean, target_params, clean))
+            metrics["clean_td"] = weighted_mean((q_tot - targets) ** 2, weights)
+            total = total + self.clean_td * metrics["clean_td"]
+        if self.consistency > 0:
+            q_ref = jax.lax.stop_gradient(q_clean[:-1])
+            w = jax.lax.stop_gradient(mixer_gradient(self.mixer, params["mixer"], take(q_ref, seq.action), seq.state[:-1])) ** 2
+            d = jnp.sum(w * l2_distance(q_seen[:-1], q_ref, seq.avail[:-1]), axis=-1)
+            metrics["consistency"] = weighted_mean(d, weights)
+            total = total + self.consistency * metrics["consistency"]
+        return total, metrics
+
     def loss(self, params, target_params, seq: Sequence, weights=None, key=None, reg_weight=0.0):
         """Mean squared TD error of Q_tot over every stored transition (time-major batch) plus
-        reg_weight times the regularizer's mean (when configured; `key` for its random start);
-        `weights` [T, B] (optional) weighs the transitions (a director learns only from the
-        steps it attacked)."""
+        reg_weight times the regularizer's mean (when configured; `key` for its random start)
+        plus the clean-view terms (when configured); `weights` [T, B] (optional) weighs the
+        transitions (a director learns only from the steps it attacked)."""
         if self.reg is None:
             q = self.unroll_q(params["agent"], seq)
         else:
@@ -129,15 +162,22 @@ class ValueDecomposition:
         targets = jax.lax.stop_gradient(self.td_targets(q, target_params, seq))
         td = weighted_mean((q_tot - targets) ** 2, weights)
         metrics = {"loss": td, "q_tot": jnp.mean(q_tot), "target": jnp.mean(targets)}
+        total = td
+        if self.uses_clean_view:
+            extra, m = self.clean_view_terms(params, target_params, seq, q, weights)
+            total = total + extra
+            metrics |= m
+            if "consistency" in m and self.reg is None:  # logged as the chunk's reg_loss
+                metrics["reg"] = m["consistency"]
         if self.reg is None:
-            return td, metrics
+            return total, metrics
         agent_weight = None
         if self.reg.name == "ernie" and self.reg.distance == "mixer_l2":
             agent_weight = jax.lax.stop_gradient(mixer_gradient(self.mixer, params["mixer"], q_taken, seq.state[:-1])) ** 2
             metrics["mixer_grad"] = jnp.mean(jnp.sqrt(agent_weight))
         r = weighted_mean(self.regularizer(params["agent"], jax.lax.stop_gradient(context[:-1]), seq, key, agent_weight), weights)
         metrics["reg"] = r
-        return td + reg_weight * r, metrics
+        return total + reg_weight * r, metrics
 
     def update(self, state: LearnerState, batch: Sequence, weights=None, key=None):
         """One gradient step on a batch-major batch of sequences (`weights` [B, T] optional;
