@@ -127,6 +127,19 @@ class ValueDecomposition:
             return ernie_regularizer(q_fn, obs, avail, project, start, self.spec.mask, **kw)
         return pr_regularizer(q_fn, obs, avail, project, c=r.hinge_c, steps=r.steps, step_size=self.reg_step_size)
 
+    def td_loss(self, params, target_params, seq: Sequence, q: jax.Array, weights=None):
+        """(weighted mean squared TD error of Q_tot, the chosen utilities [T, B, N], Q_tot [T, B],
+        the targets [T, B]) for the utilities q [T+1, B, N, A] of the time-major batch `seq`."""
+        q_taken = take(q[:-1], seq.action)
+        q_tot = self.mixer.apply(params["mixer"], q_taken, seq.state[:-1])
+        targets = jax.lax.stop_gradient(self.td_targets(q, target_params, seq))
+        return weighted_mean((q_tot - targets) ** 2, weights), q_taken, q_tot, targets
+
+    def mixer_l2_weights(self, mixer_params, q_taken: jax.Array, state: jax.Array) -> jax.Array:
+        """(dQ_tot/dQ_i)^2 [T, B, N] at the chosen utilities, held constant: the per-agent weights
+        of the mixer-weighted l2 distance (ERNIE's `mixer_l2`, the clean-view consistency)."""
+        return jax.lax.stop_gradient(mixer_gradient(self.mixer, mixer_params, q_taken, state)) ** 2
+
     def clean_view_terms(self, params, target_params, seq: Sequence, q_seen: jax.Array, weights=None):
         """(clean_td x the clean view's TD loss + consistency x mean D(Q(seen), Q(clean)), metrics)
         for a time-major batch that keeps the clean view; q_seen [T+1, B, N, A] the utilities on
@@ -136,13 +149,11 @@ class ValueDecomposition:
         q_clean = self.unroll_q(agent, clean)
         total, metrics = 0.0, {}
         if self.clean_td > 0:
-            q_tot = self.mixer.apply(params["mixer"], take(q_clean[:-1], seq.action), seq.state[:-1])
-            targets = jax.lax.stop_gradient(self.td_targets(q_clean, target_params, clean))
-            metrics["clean_td"] = weighted_mean((q_tot - targets) ** 2, weights)
+            metrics["clean_td"] = self.td_loss(params, target_params, clean, q_clean, weights)[0]
             total = total + self.clean_td * metrics["clean_td"]
         if self.consistency > 0:
             q_ref = jax.lax.stop_gradient(q_clean[:-1])
-            w = jax.lax.stop_gradient(mixer_gradient(self.mixer, params["mixer"], take(q_ref, seq.action), seq.state[:-1])) ** 2
+            w = self.mixer_l2_weights(params["mixer"], take(q_ref, seq.action), seq.state[:-1])
             d = jnp.sum(w * l2_distance(q_seen[:-1], q_ref, seq.avail[:-1]), axis=-1)
             metrics["consistency"] = weighted_mean(d, weights)
             total = total + self.consistency * metrics["consistency"]
@@ -157,10 +168,7 @@ class ValueDecomposition:
             q = self.unroll_q(params["agent"], seq)
         else:
             q, context = unroll_sequence(params["agent"], seq.hidden, seq, self.num_actions, with_context=True)
-        q_taken = take(q[:-1], seq.action)
-        q_tot = self.mixer.apply(params["mixer"], q_taken, seq.state[:-1])
-        targets = jax.lax.stop_gradient(self.td_targets(q, target_params, seq))
-        td = weighted_mean((q_tot - targets) ** 2, weights)
+        td, q_taken, q_tot, targets = self.td_loss(params, target_params, seq, q, weights)
         metrics = {"loss": td, "q_tot": jnp.mean(q_tot), "target": jnp.mean(targets)}
         total = td
         if self.uses_clean_view:
@@ -173,7 +181,7 @@ class ValueDecomposition:
             return total, metrics
         agent_weight = None
         if self.reg.name == "ernie" and self.reg.distance == "mixer_l2":
-            agent_weight = jax.lax.stop_gradient(mixer_gradient(self.mixer, params["mixer"], q_taken, seq.state[:-1])) ** 2
+            agent_weight = self.mixer_l2_weights(params["mixer"], q_taken, seq.state[:-1])
             metrics["mixer_grad"] = jnp.mean(jnp.sqrt(agent_weight))
         r = weighted_mean(self.regularizer(params["agent"], jax.lax.stop_gradient(context[:-1]), seq, key, agent_weight), weights)
         metrics["reg"] = r
