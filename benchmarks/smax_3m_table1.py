@@ -2,7 +2,7 @@
 
     python benchmarks/smax_3m_table1.py [--algs qmix,vdn] [--out benchmarks/results_table1]
         [--noadv-steps 2000000] [--robust-steps 3000000] [--attack-steps 500000]
-        [--rows NoAdv,RN,FGSM,ATLA,PAAD,PR,PR-REP,ERNIE,ERNIE-plain,ERNIE-kl,ERNIE-mix,ERNIE-mix-S,ERNIE-S1,ERNIE-mix-S1,RAP,ATSA,ATSA-k0,ATSA-p05,ATSA-k025,ATSA-a02,ATSA-h128,ATSA-r33,ATSA-r50,ATSA-r33-p05,ATSA-r33-ctd,ATSA-r33-ctd-cons]
+        [--rows NoAdv,RN,FGSM,ATLA,PAAD,PR,PR-REP,ERNIE,ERNIE-plain,ERNIE-kl,ERNIE-mix,ERNIE-mix-S,ERNIE-S1,ERNIE-mix-S1,RAP,ATSA,ATSA-k0,ATSA-p05,ATSA-k025,ATSA-a02,ATSA-h128,ATSA-r33,ATSA-r50,ATSA-r33-p05,ATSA-r33-ctd,ATSA-r33-ctd-cons,ATSA-r33-ctd-cons01]
         [--columns none,rn,fgsm,atla,paad,atsa] [--reference NoAdv]
 
 For every learner (QMIX, VDN), 3 seeds each:
@@ -21,8 +21,9 @@ For every learner (QMIX, VDN), 3 seeds each:
    budget ramped from 0 to eps over the first third of training, adv.ramp_frac=0.333),
    ATSA-r50 (the same ramp over the first half, adv.ramp_frac=0.5), ATSA-r33-p05 (ATSA-r33
    with half the training episodes attacked), ATSA-r33-ctd (ATSA-r33 whose team also fits the TD
-   loss on the clean view of its sequences, adv.clean_td=1) and ATSA-r33-ctd-cons (that plus the
-   consistency term, adv.consistency=1: a clean fit and an invariance term, as in TRADES);
+   loss on the clean view of its sequences, adv.clean_td=1), ATSA-r33-ctd-cons (that plus the
+   consistency term, adv.consistency=1: a clean fit and an invariance term, as in TRADES) and
+   ATSA-r33-ctd-cons01 (the consistency term at 0.1, ERNIE's lambda);
 2. trains an ATLA, a PAAD and an ATSA attacker against every row's team (`python -m
    jarob.attack`, seed i against seed i): the learned columns of a row use the attackers trained
    against it;
@@ -90,6 +91,7 @@ ROWS = {
     "ATSA-r33-p05": ["adv=atsa", "adv.ramp_frac=0.333", "adv.attack_prob=0.5"],
     "ATSA-r33-ctd": ["adv=atsa", "adv.ramp_frac=0.333", "adv.clean_td=1"],
     "ATSA-r33-ctd-cons": ["adv=atsa", "adv.ramp_frac=0.333", "adv.clean_td=1", "adv.consistency=1"],
+    "ATSA-r33-ctd-cons01": ["adv=atsa", "adv.ramp_frac=0.333", "adv.clean_td=1", "adv.consistency=0.1"],
 }
 STATIC = ["none", "rn", "fgsm", "pgd"]
 LEARNED = ["atla", "paad", "atsa"]
