@@ -2,7 +2,7 @@
 
     python benchmarks/smax_3m_table1.py [--algs qmix,vdn] [--out benchmarks/results_table1]
         [--noadv-steps 2000000] [--robust-steps 3000000] [--attack-steps 500000]
-        [--rows NoAdv,RN,FGSM,ATLA,PAAD,PR,PR-REP,ERNIE,ERNIE-plain,ERNIE-kl,ERNIE-mix,ERNIE-mix-S,ERNIE-S1,ERNIE-mix-S1,RAP,ATSA,ATSA-k0,ATSA-p05,ATSA-k025,ATSA-a02,ATSA-h128,ATSA-r33,ATSA-r50,ATSA-r33-p05,ATSA-r33-ctd,ATSA-r33-ctd-cons,ATSA-r33-ctd-cons01]
+        [--rows NoAdv,RN,FGSM,ATLA,PAAD,PR,PR-REP,ERNIE,ERNIE-plain,ERNIE-kl,ERNIE-mix,ERNIE-mix-S,ERNIE-S1,ERNIE-mix-S1,RAP,ATSA,ATSA-k0,ATSA-p05,ATSA-k025,ATSA-a02,ATSA-h128,ATSA-r33,ATSA-r50,ATSA-r33-p05,ATSA-r33-ctd,ATSA-r33-ctd-cons,ATSA-r33-ctd-cons01,ATSA-r33-6M]
         [--columns none,rn,fgsm,atla,paad,atsa] [--reference NoAdv]
 
 For every learner (QMIX, VDN), 3 seeds each:
@@ -23,7 +23,9 @@ For every learner (QMIX, VDN), 3 seeds each:
    with half the training episodes attacked), ATSA-r33-ctd (ATSA-r33 whose team also fits the TD
    loss on the clean view of its sequences, adv.clean_td=1), ATSA-r33-ctd-cons (that plus the
    consistency term, adv.consistency=1: a clean fit and an invariance term, as in TRADES) and
-   ATSA-r33-ctd-cons01 (the consistency term at 0.1, ERNIE's lambda);
+   ATSA-r33-ctd-cons01 (the consistency term at 0.1, ERNIE's lambda) and ATSA-r33-6M
+   (ATSA-r33's recipe, the budget ramped over the first 1M env steps, trained for 6M env steps:
+   a row that names its own total_steps overrides --robust-steps);
 2. trains an ATLA, a PAAD and an ATSA attacker against every row's team (`python -m
    jarob.attack`, seed i against seed i): the learned columns of a row use the attackers trained
    against it;
@@ -92,6 +94,7 @@ ROWS = {
     "ATSA-r33-ctd": ["adv=atsa", "adv.ramp_frac=0.333", "adv.clean_td=1"],
     "ATSA-r33-ctd-cons": ["adv=atsa", "adv.ramp_frac=0.333", "adv.clean_td=1", "adv.consistency=1"],
     "ATSA-r33-ctd-cons01": ["adv=atsa", "adv.ramp_frac=0.333", "adv.clean_td=1", "adv.consistency=0.1"],
+    "ATSA-r33-6M": ["adv=atsa", "adv.ramp_frac=0.1667", "total_steps=6000000"],
 }
 STATIC = ["none", "rn", "fgsm", "pgd"]
 LEARNED = ["atla", "paad", "atsa"]
@@ -233,7 +236,8 @@ def table_for(alg: str, out: str, rows: list[str], columns: list[str], args) -> 
     live = [row for row in rows if row not in archived]
     for row in live:
         steps = args.noadv_steps if row == "NoAdv" else args.robust_steps
-        _run("jarob.train", os.path.join(base, row), ["env=smax_3m", f"alg={alg}", "seeds=3", f"total_steps={steps}", *ROWS[row]])
+        budget = [] if any(a.startswith("total_steps=") for a in ROWS[row]) else [f"total_steps={steps}"]
+        _run("jarob.train", os.path.join(base, row), ["env=smax_3m", f"alg={alg}", "seeds=3", *budget, *ROWS[row]])
     for row in live:
         for adv in LEARNED:
             _run("jarob.attack", os.path.join(base, f"attack_{adv}_vs_{row}"), [f"victim={os.path.join(base, row)}", f"adv={adv}", f"total_steps={args.attack_steps}"])
@@ -329,7 +333,8 @@ def main() -> int:
             detail[f"{alg}_atsa_sps_ratio"] = f"ATSA {sps['ATSA']:,.0f} vs NoAdv {sps['NoAdv']:,.0f} env steps/s, 3 seeds"
         for key in [k for k in figures if k.startswith(alg)]:
             detail.setdefault(key, "")
-    title = f"smax_3m, eps 0.25, 3 seeds; NoAdv {args.noadv_steps:,}, other rows {args.robust_steps:,}, attackers {args.attack_steps:,} env steps per seed; columns {','.join(columns)}; wall {time.time() - start:,.0f} s"
+    own = "".join(f", {r} {int(a.partition('=')[2]):,}" for r in rows for a in ROWS[r] if a.startswith("total_steps="))
+    title = f"smax_3m, eps 0.25, 3 seeds; NoAdv {args.noadv_steps:,}, other rows {args.robust_steps:,}{own}, attackers {args.attack_steps:,} env steps per seed; columns {','.join(columns)}; wall {time.time() - start:,.0f} s"
     ok = report(title, figures, targets, detail, os.path.join(args.out, "figures.json"), {"rows": rows})
     return 0 if ok else 1
 
