@@ -22,7 +22,7 @@ For every learner (QMIX, VDN), 3 seeds each:
    ATSA-r50 (the same ramp over the first half, adv.ramp_frac=0.5), ATSA-r33-p05 (ATSA-r33
    with half the training episodes attacked), ATSA-r33-ctd (ATSA-r33 whose team also fits the TD
    loss on the clean view of its sequences, adv.clean_td=1), ATSA-r33-ctd-cons (that plus the
-   consistency term, adv.consistency=1: a clean fit and an invariance term, as in TRADES) and
+   consistency term, adv.consistency=1: a clean fit and an invariance term, as in TRADES),
    ATSA-r33-ctd-cons01 (the consistency term at 0.1, ERNIE's lambda) and ATSA-r33-6M
    (ATSA-r33's recipe, the budget ramped over the first 1M env steps, trained for 6M env steps:
    a row that names its own total_steps overrides --robust-steps);
