@@ -25,7 +25,7 @@ For every learner (QMIX, VDN), 3 seeds each:
    consistency term, adv.consistency=1: a clean fit and an invariance term, as in TRADES),
    ATSA-r33-ctd-cons01 (the consistency term at 0.1, ERNIE's lambda) and ATSA-r33-6M
    (ATSA-r33's recipe, the budget ramped over the first 1M env steps, trained for 6M env steps:
-   a row that names its own total_steps overrides --robust-steps);
+   ROW_STEPS gives a row its own budget in place of --robust-steps);
 2. trains an ATLA, a PAAD and an ATSA attacker against every row's team (`python -m
    jarob.attack`, seed i against seed i): the learned columns of a row use the attackers trained
    against it;
@@ -94,8 +94,9 @@ ROWS = {
     "ATSA-r33-ctd": ["adv=atsa", "adv.ramp_frac=0.333", "adv.clean_td=1"],
     "ATSA-r33-ctd-cons": ["adv=atsa", "adv.ramp_frac=0.333", "adv.clean_td=1", "adv.consistency=1"],
     "ATSA-r33-ctd-cons01": ["adv=atsa", "adv.ramp_frac=0.333", "adv.clean_td=1", "adv.consistency=0.1"],
-    "ATSA-r33-6M": ["adv=atsa", "adv.ramp_frac=0.1667", "total_steps=6000000"],
+    "ATSA-r33-6M": ["adv=atsa", "adv.ramp_frac=0.1667"],
 }
+ROW_STEPS = {"ATSA-r33-6M": 6_000_000}  # rows trained for their own env-step budget, not --robust-steps
 STATIC = ["none", "rn", "fgsm", "pgd"]
 LEARNED = ["atla", "paad", "atsa"]
 COLUMNS = ["none", "rn", "fgsm", "atla", "paad", "atsa"]
@@ -140,6 +141,11 @@ def _final_spread(summary: dict) -> float:
     import numpy as np
 
     return float(np.std(summary["final"]["win_rate"]))
+
+
+def _train_steps(row: str, args) -> int:
+    """The env steps per seed a row's team trains for: its own (ROW_STEPS), or the flag for its kind."""
+    return ROW_STEPS.get(row, args.noadv_steps if row == "NoAdv" else args.robust_steps)
 
 
 def _row_dirs(base: str, row: str) -> tuple[list[str], list[str]]:
@@ -235,9 +241,7 @@ def table_for(alg: str, out: str, rows: list[str], columns: list[str], args) -> 
         print(f"# {row}: from the archive {archive_base}", flush=True)
     live = [row for row in rows if row not in archived]
     for row in live:
-        steps = args.noadv_steps if row == "NoAdv" else args.robust_steps
-        budget = [] if any(a.startswith("total_steps=") for a in ROWS[row]) else [f"total_steps={steps}"]
-        _run("jarob.train", os.path.join(base, row), ["env=smax_3m", f"alg={alg}", "seeds=3", *budget, *ROWS[row]])
+        _run("jarob.train", os.path.join(base, row), ["env=smax_3m", f"alg={alg}", "seeds=3", f"total_steps={_train_steps(row, args)}", *ROWS[row]])
     for row in live:
         for adv in LEARNED:
             _run("jarob.attack", os.path.join(base, f"attack_{adv}_vs_{row}"), [f"victim={os.path.join(base, row)}", f"adv={adv}", f"total_steps={args.attack_steps}"])
@@ -333,7 +337,7 @@ def main() -> int:
             detail[f"{alg}_atsa_sps_ratio"] = f"ATSA {sps['ATSA']:,.0f} vs NoAdv {sps['NoAdv']:,.0f} env steps/s, 3 seeds"
         for key in [k for k in figures if k.startswith(alg)]:
             detail.setdefault(key, "")
-    own = "".join(f", {r} {int(a.partition('=')[2]):,}" for r in rows for a in ROWS[r] if a.startswith("total_steps="))
+    own = "".join(f", {r} {ROW_STEPS[r]:,}" for r in rows if r in ROW_STEPS)
     title = f"smax_3m, eps 0.25, 3 seeds; NoAdv {args.noadv_steps:,}, other rows {args.robust_steps:,}{own}, attackers {args.attack_steps:,} env steps per seed; columns {','.join(columns)}; wall {time.time() - start:,.0f} s"
     ok = report(title, figures, targets, detail, os.path.join(args.out, "figures.json"), {"rows": rows})
     return 0 if ok else 1
