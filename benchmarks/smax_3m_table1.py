@@ -25,7 +25,9 @@ For every learner (QMIX, VDN), 3 seeds each:
    consistency term, adv.consistency=1: a clean fit and an invariance term, as in TRADES),
    ATSA-r33-ctd-cons01 (the consistency term at 0.1, ERNIE's lambda) and ATSA-r33-6M
    (ATSA-r33's recipe, the budget ramped over the first 1M env steps, trained for 6M env steps:
-   ROW_STEPS gives a row its own budget in place of --robust-steps);
+   ROW_STEPS gives a row its own budget in place of --robust-steps) and ATSA-r33-u12
+   (ATSA-r33 with 12 gradient steps per rollout instead of 6: is the team's learner the ceiling
+   on its clean play?);
 2. trains an ATLA, a PAAD and an ATSA attacker against every row's team (`python -m
    jarob.attack`, seed i against seed i): the learned columns of a row use the attackers trained
    against it;
@@ -95,6 +97,7 @@ ROWS = {
     "ATSA-r33-ctd-cons": ["adv=atsa", "adv.ramp_frac=0.333", "adv.clean_td=1", "adv.consistency=1"],
     "ATSA-r33-ctd-cons01": ["adv=atsa", "adv.ramp_frac=0.333", "adv.clean_td=1", "adv.consistency=0.1"],
     "ATSA-r33-6M": ["adv=atsa", "adv.ramp_frac=0.1667"],
+    "ATSA-r33-u12": ["adv=atsa", "adv.ramp_frac=0.333", "alg.updates_per_rollout=12"],
 }
 ROW_STEPS = {"ATSA-r33-6M": 6_000_000}  # rows trained for their own env-step budget, not --robust-steps
 STATIC = ["none", "rn", "fgsm", "pgd"]
