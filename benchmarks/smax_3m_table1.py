@@ -15,14 +15,14 @@ For every learner (QMIX, VDN), 3 seeds each:
    Stackelberg), ERNIE-S1 and ERNIE-mix-S1 (ERNIE and ERNIE-mix-S differentiated through the last
    ascent step only, reg.unroll=1), RAP (adv=rap), ATSA (adv=atsa), the SDor-STor ablation ATSA-k0
    (adv=atsa adv.director.kappa=0), ATSA-p05 (ATSA with half the training episodes attacked,
-   adv.attack_prob=0.5, instead of 0.8), ATSA-k025 (kappa 0.025, the top of the paper's range),
+   protocol.attack_prob=0.5, instead of 0.8), ATSA-k025 (kappa 0.025, the top of the paper's range),
    ATSA-a02 (SDor's temperature annealed to 0.2 instead of 0.05: a more stochastic director),
    ATSA-h128 (ATSA with a team GRU 128 wide instead of 64), ATSA-r33 (ATSA with its acting
-   budget ramped from 0 to eps over the first third of training, adv.ramp_frac=0.333),
-   ATSA-r50 (the same ramp over the first half, adv.ramp_frac=0.5), ATSA-r33-p05 (ATSA-r33
+   budget ramped from 0 to eps over the first third of training, protocol.ramp_frac=0.333),
+   ATSA-r50 (the same ramp over the first half, protocol.ramp_frac=0.5), ATSA-r33-p05 (ATSA-r33
    with half the training episodes attacked), ATSA-r33-ctd (ATSA-r33 whose team also fits the TD
-   loss on the clean view of its sequences, adv.clean_td=1), ATSA-r33-ctd-cons (that plus the
-   consistency term, adv.consistency=1: a clean fit and an invariance term, as in TRADES),
+   loss on the clean view of its sequences, protocol.clean_td=1), ATSA-r33-ctd-cons (that plus the
+   consistency term, protocol.consistency=1: a clean fit and an invariance term, as in TRADES),
    ATSA-r33-ctd-cons01 (the consistency term at 0.1, ERNIE's lambda) and ATSA-r33-6M
    (ATSA-r33's recipe, the budget ramped over the first 1M env steps, trained for 6M env steps:
    ROW_STEPS gives a row its own budget in place of --robust-steps) and ATSA-r33-u12
@@ -86,18 +86,18 @@ ROWS = {
     "RAP": ["adv=rap"],
     "ATSA": ["adv=atsa"],
     "ATSA-k0": ["adv=atsa", "adv.director.kappa=0"],
-    "ATSA-p05": ["adv=atsa", "adv.attack_prob=0.5"],
+    "ATSA-p05": ["adv=atsa", "protocol.attack_prob=0.5"],
     "ATSA-k025": ["adv=atsa", "adv.director.kappa=0.025"],
     "ATSA-a02": ["adv=atsa", "adv.director.alpha_end=0.2"],
     "ATSA-h128": ["adv=atsa", "alg.hidden_dim=128"],
-    "ATSA-r33": ["adv=atsa", "adv.ramp_frac=0.333"],
-    "ATSA-r50": ["adv=atsa", "adv.ramp_frac=0.5"],
-    "ATSA-r33-p05": ["adv=atsa", "adv.ramp_frac=0.333", "adv.attack_prob=0.5"],
-    "ATSA-r33-ctd": ["adv=atsa", "adv.ramp_frac=0.333", "adv.clean_td=1"],
-    "ATSA-r33-ctd-cons": ["adv=atsa", "adv.ramp_frac=0.333", "adv.clean_td=1", "adv.consistency=1"],
-    "ATSA-r33-ctd-cons01": ["adv=atsa", "adv.ramp_frac=0.333", "adv.clean_td=1", "adv.consistency=0.1"],
-    "ATSA-r33-6M": ["adv=atsa", "adv.ramp_frac=0.1667"],
-    "ATSA-r33-u12": ["adv=atsa", "adv.ramp_frac=0.333", "alg.updates_per_rollout=12"],
+    "ATSA-r33": ["adv=atsa", "protocol.ramp_frac=0.333"],
+    "ATSA-r50": ["adv=atsa", "protocol.ramp_frac=0.5"],
+    "ATSA-r33-p05": ["adv=atsa", "protocol.ramp_frac=0.333", "protocol.attack_prob=0.5"],
+    "ATSA-r33-ctd": ["adv=atsa", "protocol.ramp_frac=0.333", "protocol.clean_td=1"],
+    "ATSA-r33-ctd-cons": ["adv=atsa", "protocol.ramp_frac=0.333", "protocol.clean_td=1", "protocol.consistency=1"],
+    "ATSA-r33-ctd-cons01": ["adv=atsa", "protocol.ramp_frac=0.333", "protocol.clean_td=1", "protocol.consistency=0.1"],
+    "ATSA-r33-6M": ["adv=atsa", "protocol.ramp_frac=0.1667"],
+    "ATSA-r33-u12": ["adv=atsa", "protocol.ramp_frac=0.333", "alg.updates_per_rollout=12"],
 }
 ROW_STEPS = {"ATSA-r33-6M": 6_000_000}  # rows trained for their own env-step budget, not --robust-steps
 STATIC = ["none", "rn", "fgsm", "pgd"]

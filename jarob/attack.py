@@ -23,9 +23,11 @@ _FROM_VICTIM = ("env", "alg", "seeds")  # keys that come from the victim's run
 def attack_config(victim: str, overrides: list[str]):
     """The TrainConfig of an attack on `victim`: the victim's env, learner and seeds plus
     `overrides` (adv=..., total_steps=..., ...). Raises ConfigError / EvaluationError."""
-    from jarob.config import LEARNED_ADVERSARIES as LEARNED
+    from jarob.adversaries import ADVERSARIES
     from jarob.config import ConfigError, load_config
     from jarob.evaluation import load_team
+
+    learned = [n for n in ADVERSARIES.names() if ADVERSARIES.get(n).learned]
 
     team = load_team(victim)
     for ov in overrides:
@@ -33,12 +35,12 @@ def attack_config(victim: str, overrides: list[str]):
         if key.split(".")[0] in _FROM_VICTIM and key != "env.eps":
             raise ConfigError(f"{key}: comes from the victim's run and cannot be overridden")
     adv = [ov.partition("=")[2] for ov in overrides if ov.partition("=")[0] == "adv"]
-    if not adv or adv[-1] not in LEARNED:
+    if not adv or adv[-1] not in learned:
         got = adv[-1] if adv else "none"
-        raise ConfigError(f"adv: jarob.attack trains a learned attacker; allowed: {', '.join(LEARNED)} (got {got!r})")
+        raise ConfigError(f"adv: jarob.attack trains a learned attacker; allowed: {', '.join(learned)} (got {got!r})")
     victim_alg = [f"alg.{k}={v}" for k, v in dataclasses.asdict(team.alg).items() if k != "name"]
     # An attacker attacks every episode unless told otherwise (a later override wins).
-    return load_config([f"env={team.env_name}", f"alg={team.alg.name}", f"seeds={team.seeds}", "adv.attack_prob=1.0", *overrides, *victim_alg])
+    return load_config([f"env={team.env_name}", f"alg={team.alg.name}", f"seeds={team.seeds}", "protocol.attack_prob=1.0", *overrides, *victim_alg])
 
 
 def main(argv: list[str] | None = None) -> int:

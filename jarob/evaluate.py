@@ -16,28 +16,48 @@ import time
 USAGE = __doc__.strip().splitlines()[0]
 
 
-STATIC = ("none", "rn", "fgsm", "pgd")  # adversaries given by name; learned ones by run directory
+def parse_column(column: str) -> tuple[str, dict]:
+    """(adversary name, its settings) of an evaluation column `name` or `name:key=value,...`
+    (e.g. `malicious:rate=0.05`, `pgd:steps=50,random_start=true`)."""
+    from jarob.evaluation import EvaluationError
+
+    name, _, rest = column.partition(":")
+    settings = {}
+    for item in filter(None, rest.split(",")):
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise EvaluationError(f"adversaries: {column!r}: settings are key=value pairs, e.g. malicious:rate=0.05")
+        settings[key.strip()] = value.strip()
+    return name, settings
 
 
 def resolve_adversaries(names, env, eps):
-    """(column name, adversary, attacker) for every column: a configs/adv/<name>.yaml option
-    (attacker None) or the run directory of a trained learned attacker (`jarob.attack`)."""
+    """(column name, adversary, attacker) for every column: a static adversary's name with
+    optional settings (`parse_column`; attacker None) or the run directory of a trained learned
+    attacker (`jarob.attack`)."""
     from jarob import adversaries
-    from jarob.config import adv_config
+    from jarob.config import ConfigError, adv_config
     from jarob.evaluation import EvaluationError, load_attacker
 
+    registry = adversaries.ADVERSARIES
+    static = [n for n in registry.names() if not registry.get(n).learned]
     out = []
-    for name in names:
-        if name not in STATIC and (os.sep in name or os.path.isdir(name)):
-            attacker = load_attacker(name)
+    for column in names:
+        name, settings = parse_column(column)
+        if name not in registry and (os.sep in column or os.path.isdir(column)):
+            attacker = load_attacker(column)
             if attacker.env_name != env.name:
-                raise EvaluationError(f"adversaries: {name!r} was trained on {attacker.env_name}, the teams on {env.name}")
+                raise EvaluationError(f"adversaries: {column!r} was trained on {attacker.env_name}, the teams on {env.name}")
             out.append((attacker.label, adversaries.make(attacker.adv, env, eps), attacker))
             continue
-        if name not in STATIC:
-            hint = " (learned attackers are given as the run directory of `python -m jarob.attack`)" if name in adversaries.NAMES else ""
-            raise EvaluationError(f"adversaries: unknown {name!r}; allowed: {', '.join(STATIC)} or a run directory{hint}")
-        out.append((name, None if name == "none" else adversaries.make(adv_config(name), env, eps), None))
+        if name not in static:
+            hint = " (learned attackers are given as the run directory of `python -m jarob.attack`)" if name in registry else ""
+            raise EvaluationError(f"adversaries: unknown {name!r}; allowed: {', '.join(static)} (with optional :key=value,... settings) or a run directory{hint}")
+        try:
+            cfg = adv_config(name, settings)
+        except ConfigError as exc:
+            raise EvaluationError(f"adversaries: {column!r}: {exc}") from None
+        out.append((column, None if name == "none" else adversaries.make(cfg, env, eps), None))
     labels = [label for label, _, _ in out]
     if len(set(labels)) != len(labels):  # attackers whose directories share a basename: use the paths
         out = [(os.path.normpath(n) if att is not None else label, adv, att) for n, (label, adv, att) in zip(names, out)]
@@ -66,7 +86,7 @@ def run(cfg) -> dict:
         raise EvaluationError(f"compare: {compare!r} is not a team; allowed: {', '.join(labels)}")
     columns = resolve_adversaries(cfg.adversaries, env, eps)
     eps_values = [eps] + [e for e in (cfg.sweep_eps or ()) if abs(e - eps) > 1e-9]
-    groups = group_by_architecture(teams)
+    groups = group_by_architecture(teams, env)
     evaluator = CrossEvaluator(env, cfg.episodes, cfg.seed)
     cells = []
     calls = [(g, name, adv, att, e) for g in groups for name, adv, att in columns for e in (eps_values if adv is not None else [eps])]

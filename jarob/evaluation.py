@@ -17,9 +17,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jarob.config import AdvConfig, AlgConfig
+from jarob import learners
 from jarob.envs import MarlEnv
-from jarob.learners.value_decomposition import ValueDecomposition
 from jarob.devices import leading_axis_sharding
 from jarob.rollout import evaluate
 from jarob.trainer import seed_keys
@@ -31,11 +30,11 @@ class EvaluationError(Exception):
 
 @dataclass(frozen=True)
 class Team:
-    """A trained team: the agent parameters of each of its seeds (every leaf [seeds, ...])."""
+    """A trained team: the team pytree (`learner.team`) of each of its seeds (every leaf [seeds, ...])."""
 
     label: str
     env_name: str
-    alg: AlgConfig
+    alg: Any  # its learner's config
     params: Any
     seeds: int
     run_dir: Optional[str] = None
@@ -59,7 +58,7 @@ class Attacker:
 
     label: str
     env_name: str
-    adv: AdvConfig
+    adv: Any  # its adversary's config
     params: Any
     seeds: int
     run_dir: str
@@ -98,6 +97,7 @@ def load_team(run_dir: str, label: Optional[str] = None) -> Team:
     cfg = _run_config(run_dir, "runs")
     params, seeds = _run_params(run_dir, TEAM_FILE, "runs", "trained team")
     name = label or os.path.basename(os.path.normpath(run_dir))
+    params = learners.LEARNERS.get(cfg.alg.name).team_from_saved(params)
     return Team(name, cfg.env.name, cfg.alg, params, seeds, run_dir)
 
 
@@ -118,9 +118,9 @@ def check_same_env(teams: list[Team]) -> str:
     return envs.pop()
 
 
-def _arch(alg: AlgConfig) -> tuple:
-    """What an evaluation program depends on: the agent network (mixers are not needed)."""
-    return (alg.hidden_dim,)
+def _arch(env: MarlEnv, alg) -> tuple:
+    """What an evaluation program depends on: the team learner's architecture."""
+    return learners.make(alg, env).architecture()
 
 
 def _stack(trees: list) -> Any:
@@ -131,16 +131,16 @@ class CrossEvaluator:
     """Evaluates teams x adversaries on one env; compiled programs are cached per
     (architecture, adversary, episodes)."""
 
-    def __init__(self, env: MarlEnv, episodes: int, seed: int = 0, devices: Optional[int] = None, make_learner: Callable = ValueDecomposition):
+    def __init__(self, env: MarlEnv, episodes: int, seed: int = 0, devices: Optional[int] = None, make_learner: Callable = learners.make):
         self.env = env
         self.episodes = episodes
         self.seed = seed
         self.devices = devices or len(jax.devices())
-        self.make_learner = make_learner  # (alg, env) -> object with step_q and initial_hidden
+        self.make_learner = make_learner  # (alg, env) -> a team learner (jarob.learners.base)
         self._programs: dict = {}
 
-    def _program(self, alg: AlgConfig, adv_name: str, adversary, batch: int, learned: bool) -> Callable:
-        key = (_arch(alg), adv_name, id(adversary), batch)
+    def _program(self, alg, adv_name: str, adversary, batch: int, learned: bool) -> Callable:
+        key = (self.make_learner(alg, self.env).architecture(), adv_name, id(adversary), batch)
         if key not in self._programs:
             learner = self.make_learner(alg, self.env)
 
@@ -187,8 +187,9 @@ class CrossEvaluator:
         ]
 
 
-def group_by_architecture(teams: list[Team]) -> list[list[Team]]:
+def group_by_architecture(teams: list[Team], env: MarlEnv) -> list[list[Team]]:
+    """The teams in groups of one architecture (one vmapped evaluation program each)."""
     groups: dict = {}
     for t in teams:
-        groups.setdefault(_arch(t.alg), []).append(t)
+        groups.setdefault(_arch(env, t.alg), []).append(t)
     return list(groups.values())

@@ -1,8 +1,12 @@
-"""Acting in E parallel environments: epsilon-greedy collection and greedy evaluation.
+"""Acting in E parallel environments: exploring collection and greedy evaluation.
 
-An observation adversary (`jarob.adversaries`) sits between the environment and the team: it
-perturbs each environment's observations before the team acts, and the team's GRU and replay
-buffer see the perturbed observations (DESIGN.md section 8). `adversary=None` = clean.
+The team is any team learner (`jarob.learners.base`): the rollout asks it for its policy view,
+its exploring and its greedy actions. An adversary (`jarob.adversaries`) acts on its channel:
+an observation adversary perturbs each environment's observations before the team acts (the
+team's GRU and replay buffer see the perturbed observations, DESIGN.md section 8); an action
+adversary changes the chosen actions before env.step (the team stores the actions played); a
+training adversary chooses how the team samples its actions while it learns (in training mode
+only). `adversary=None` = clean play.
 """
 
 from __future__ import annotations
@@ -11,10 +15,10 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from jarob.adversaries.base import TeamView
+from jarob.adversaries.base import ActionView, TeamView
 from jarob.envs import EnvState, MarlEnv, TimeStep
-from jarob.ops import epsilon_greedy, masked_argmax
-from jarob.sequence import Sequence, from_steps
+from jarob.ops import take
+from jarob.sequence import from_steps
 
 
 @struct.dataclass
@@ -38,7 +42,7 @@ class StepRecord:
     state: jax.Array
     last_action: jax.Array
     first: jax.Array
-    action: jax.Array  # [E, N] the epsilon-greedy action played
+    action: jax.Array  # [E, N] the action played (the team's exploring choice, after an action adversary)
     greedy: jax.Array  # [E, N] the greedy action on what the team saw: its deterministic policy pi
     reward: jax.Array
     done: jax.Array
@@ -58,17 +62,21 @@ def init_actor(env: MarlEnv, learner, key: jax.Array, num_envs: int, adversary=N
     return ActorState(env_state, ts, hidden, last_action, jnp.ones((num_envs,), bool), carry, hidden if clean_view else None)
 
 
-def perceive(learner, agent_params, actor: ActorState, last_action: jax.Array, adversary, adv_state, key: jax.Array, train: bool):
+def _channel(adversary) -> str | None:
+    return None if adversary is None else adversary.channel
+
+
+def perceive(learner, team, actor: ActorState, last_action: jax.Array, adversary, adv_state, key: jax.Array, train: bool):
     """(observations [E, N, O] the team sees at the current step, the adversary's new carry,
-    what it records): the adversary's perturbation of each environment's clean observations
-    (the clean ones without adversary). In training mode only the environments whose current
-    episode is attacked are perturbed."""
+    what it records): an observation adversary's perturbation of each environment's clean
+    observations (the clean ones for any other). In training mode only the environments whose
+    current episode is attacked are perturbed."""
     ts = actor.ts
-    if adversary is None:
+    if _channel(adversary) != "observation":
         return ts.obs, actor.adv_carry, {}
 
     def one(obs, avail, state, hidden, last, first, carry, k):
-        q_fn = lambda o: learner.step_q(agent_params, hidden, o, last, first)[1]  # noqa: E731
+        q_fn = lambda o: learner.policy(team, hidden, o, last, first)[1]  # noqa: E731
         return adversary.act(adv_state, carry, obs, TeamView(q_fn, avail, state, first), k, train)
 
     keys = jax.random.split(key, ts.obs.shape[0])
@@ -78,26 +86,50 @@ def perceive(learner, agent_params, actor: ActorState, last_action: jax.Array, a
     return seen, carry, out
 
 
-def _attacked_episodes(actor: ActorState, adversary, key: jax.Array) -> jax.Array:
-    """Training mode: each new episode is attacked with probability `adv.attack_prob`."""
-    prob = 1.0 if adversary is None else adversary.cfg.attack_prob
-    if prob >= 1.0:
+def _attacked_episodes(actor: ActorState, attack_prob: float, key: jax.Array) -> jax.Array:
+    """Training mode: each new episode is attacked with probability `protocol.attack_prob`."""
+    if attack_prob >= 1.0:
         return jnp.ones_like(actor.attacked)
-    coin = jax.random.uniform(key, actor.attacked.shape) < prob
+    coin = jax.random.uniform(key, actor.attacked.shape) < attack_prob
     return jnp.where(actor.ts.first, coin, actor.attacked)
 
 
-def act_step(env: MarlEnv, learner, agent_params, actor: ActorState, key: jax.Array, eps: jax.Array, adversary=None, adv_state=None, train: bool = True):
-    """One epsilon-greedy step of every environment (eps = 0: greedy), under `adversary`."""
+def intervene(learner, team, actor: ActorState, actions: jax.Array, scores: jax.Array, adversary, adv_state, key: jax.Array, train: bool):
+    """(actions [E, N] played, the adversary's new carry, what it records): an action adversary's
+    change of the team's chosen actions (unchanged for any other). In training mode only the
+    environments whose current episode is attacked are changed."""
+    if _channel(adversary) != "action":
+        return actions, actor.adv_carry, {}
+    ts = actor.ts
+
+    def one(chosen, q, avail, state, first, carry, k):
+        joint = learner.joint_value(team, take(q, chosen), state)
+        value = None if joint is None else (lambda utilities: learner.joint_value(team, utilities, state))  # noqa: E731
+        return adversary.act(adv_state, carry, chosen, ActionView(q, avail, state, first, value), k, train)
+
+    keys = jax.random.split(key, actions.shape[0])
+    played, carry, out = jax.vmap(one)(actions, scores, ts.avail, ts.state, ts.first, actor.adv_carry, keys)
+    if train:
+        played = jnp.where(actor.attacked[:, None], played, actions)
+    return played.astype(jnp.int32), carry, out
+
+
+def act_step(env: MarlEnv, learner, team, actor: ActorState, key: jax.Array, eps, adversary=None, adv_state=None, train: bool = True, attack_prob: float = 1.0):
+    """One step of every environment under `adversary`: the team explores at level `eps` (its
+    learner's exploration; None: greedy), `train` selects the adversary's training mode, in which
+    each episode is attacked with probability `attack_prob`."""
     k_act, k_env, k_adv, k_coin = jax.random.split(key, 4)
     ts = actor.ts
     last_action = jnp.where(ts.first[:, None], -1, actor.last_action)
-    actor = actor.replace(attacked=_attacked_episodes(actor, adversary, k_coin))
-    seen, adv_carry, adv_out = perceive(learner, agent_params, actor, last_action, adversary, adv_state, k_adv, train)
-    hidden, q = learner.step_q(agent_params, actor.hidden, seen, last_action, ts.first)
+    actor = actor.replace(attacked=_attacked_episodes(actor, attack_prob if train else 1.0, k_coin))
+    seen, adv_carry, adv_out = perceive(learner, team, actor, last_action, adversary, adv_state, k_adv, train)
+    hidden, q = learner.policy(team, actor.hidden, seen, last_action, ts.first)
     # What the GRU would hold had the team seen the clean observations (the same actions played).
-    clean_hidden = None if actor.clean_hidden is None else learner.step_q(agent_params, actor.clean_hidden, ts.obs, last_action, ts.first)[0]
-    actions = epsilon_greedy(k_act, q, ts.avail, eps).astype(jnp.int32)
+    clean_hidden = None if actor.clean_hidden is None else learner.policy(team, actor.clean_hidden, ts.obs, last_action, ts.first)[0]
+    greedy = learner.greedy(q, ts.avail).astype(jnp.int32)
+    actions = greedy if eps is None else learner.explore(k_act, q, ts.avail, eps).astype(jnp.int32)
+    if _channel(adversary) == "action":
+        actions, adv_carry, adv_out = intervene(learner, team, actor, actions, q, adversary, adv_state, k_adv, train)
     env_keys = jax.random.split(k_env, actions.shape[0])
     env_state, next_ts = jax.vmap(env.step)(env_keys, actor.env_state, actions)
     record = StepRecord(
@@ -108,7 +140,7 @@ def act_step(env: MarlEnv, learner, agent_params, actor: ActorState, key: jax.Ar
         last_action=last_action,
         first=ts.first,
         action=actions,
-        greedy=masked_argmax(q, ts.avail).astype(jnp.int32),
+        greedy=greedy,
         reward=next_ts.reward,
         done=next_ts.done,
         won=next_ts.won,
@@ -120,7 +152,7 @@ def act_step(env: MarlEnv, learner, agent_params, actor: ActorState, key: jax.Ar
     return ActorState(env_state, next_ts, hidden, actions, actor.attacked, adv_carry, clean_hidden), record
 
 
-def collect(env: MarlEnv, learner, agent_params, actor: ActorState, key: jax.Array, eps: jax.Array, length: int, adversary=None, adv_state=None):
+def collect(env: MarlEnv, learner, team, actor: ActorState, key: jax.Array, eps: jax.Array, length: int, adversary=None, adv_state=None, attack_prob: float = 1.0):
     """Run `length` steps (training mode); return the new actor state, one Sequence per env
     ([E, ...], holding what the team saw), the per-step records [T, E] and the adversary's
     carry before the first step (a learned adversary builds its own sequences from these). An
@@ -129,14 +161,14 @@ def collect(env: MarlEnv, learner, agent_params, actor: ActorState, key: jax.Arr
     k_steps, k_final = jax.random.split(key)
 
     def body(a, k):
-        return act_step(env, learner, agent_params, a, k, eps, adversary, adv_state, True)
+        return act_step(env, learner, team, a, k, eps, adversary, adv_state, True, attack_prob)
 
     actor, records = jax.lax.scan(body, actor, jax.random.split(k_steps, length))
     ts = actor.ts
     last_action = jnp.where(ts.first[:, None], -1, actor.last_action)
     final = {
         # The bootstrap view, perturbed as the team would see it with the current parameters.
-        "obs": perceive(learner, agent_params, actor, last_action, adversary, adv_state, k_final, True)[0],
+        "obs": perceive(learner, team, actor, last_action, adversary, adv_state, k_final, True)[0],
         "avail": ts.avail,
         "state": ts.state,
         "first": ts.first,
@@ -153,7 +185,7 @@ class EpisodeStats:
     length: jax.Array  # [E]
 
 
-def evaluate(env: MarlEnv, learner, agent_params, key: jax.Array, num_episodes: int, adversary=None, adv_state=None) -> EpisodeStats:
+def evaluate(env: MarlEnv, learner, team, key: jax.Array, num_episodes: int, adversary=None, adv_state=None) -> EpisodeStats:
     """Greedy team (under `adversary` in test mode), `num_episodes` fresh environments, each
     played to its first episode end; stops as soon as every environment has finished one."""
     k_init, k_run = jax.random.split(key)
@@ -169,7 +201,7 @@ def evaluate(env: MarlEnv, learner, agent_params, key: jax.Array, num_episodes: 
 
     def body(carry):
         t, a, finished, stats = carry
-        a, rec = act_step(env, learner, agent_params, a, keys[t], jnp.zeros(()), adversary, adv_state, False)
+        a, rec = act_step(env, learner, team, a, keys[t], None, adversary, adv_state, False)
         new = rec.done & ~finished  # first episode end of these environments
         stats = EpisodeStats(
             jnp.where(new, rec.won, stats.won),

@@ -26,8 +26,8 @@ class Sequence:
     reward: jax.Array  # [T] team reward
     done: jax.Array  # [T] bool, step t ended its episode
     hidden: jax.Array  # [N, H]
-    # The clean view, kept only when the team also learns from it (`adv.clean_td`,
-    # `adv.consistency`): what the environment emitted, and the team's GRU state before step 0 had
+    # The clean view, kept only when the team also learns from it (`protocol.clean_td`,
+    # `protocol.consistency`): what the environment emitted, and the team's GRU state before step 0 had
     # it seen that all along. None otherwise (no leaves: old buffers and checkpoints keep their layout).
     clean_obs: jax.Array | None = None  # [T+1, N, O]
     clean_hidden: jax.Array | None = None  # [N, H]

@@ -126,7 +126,8 @@ def run(cfg, run_dir: str, victim: str | None = None) -> dict:
     init = jax.jit(jax.vmap(trainer.init), out_shardings=seeds)
     init_args = ()  # attack mode: the victim's team parameters, one per seed
     if victim is not None:
-        init_args = (jax.device_put(jax.tree.map(jnp.asarray, load_params(victim, TEAM_FILE)), seeds),)
+        team = trainer.learner.team_from_saved(load_params(victim, TEAM_FILE))
+        init_args = (jax.device_put(jax.tree.map(jnp.asarray, team), seeds),)
     chunk = jax.jit(jax.vmap(trainer.chunk, in_axes=(0, None, None)), donate_argnums=0, out_shardings=seeds)
     final_eval = jax.jit(jax.vmap(trainer.final_evaluation, in_axes=(0, None)), static_argnums=1, out_shardings=seeds)
 
@@ -188,7 +189,7 @@ def run(cfg, run_dir: str, victim: str | None = None) -> dict:
     ev = jax.tree.map(np.asarray, eval_c(state))
     files = {}
     if victim is None:
-        save_params(run_dir, TEAM_FILE, state.learner.team)
+        save_params(run_dir, TEAM_FILE, trainer.learner.team(state.learner))
         files["team"] = TEAM_FILE
     if trainer.learned_adversary:
         save_params(run_dir, ADVERSARY_FILE, state.adversary["params"])

@@ -1,7 +1,8 @@
 """The pure training program: `make_train(cfg)` returns `train(key) -> (state, metrics, final)`.
 
-One iteration = every parallel env steps `rollout_len` times (epsilon-greedy), the sequences go
-to the replay buffer, then `updates_per_rollout` gradient steps; a learned adversary then stores
+One iteration = every parallel env steps `rollout_len` times (exploring), the team learner
+learns from the rollout (`learn`: a Q-learner stores it in its replay buffer and takes
+`updates_per_rollout` gradient steps); a learned adversary then stores
 the same rollout from its side and takes its own gradient steps (ATSA Algorithm 1: both in the
 same jitted step). A chunk = a fixed number of iterations followed by a greedy evaluation; the
 host driver (`jarob.train`) runs chunks one after another, jitted and vmapped over seeds, and
@@ -13,25 +14,24 @@ and only the adversary learns; evaluations then measure the team under the adver
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 from flax import struct
 
 from jarob import adversaries
-from jarob import buffer as replay
 from jarob import envs
-from jarob import sequence
+from jarob import learners
 from jarob.config import TrainConfig
-from jarob.learners.value_decomposition import LearnerState, ValueDecomposition
+from jarob.learners.base import METRICS
 from jarob.ops import linear_schedule
 from jarob.rollout import ActorState, EpisodeStats, collect, evaluate, init_actor
-from jarob.sequence import Sequence
 
 
 @struct.dataclass
 class TrainState:
-    learner: LearnerState
-    buffer: Sequence | None  # replay buffer: every leaf [capacity, ...] (None in attack mode)
+    learner: Any  # the team learner's state (its memory included: a replay buffer, unless in attack mode)
     actor: ActorState
     adversary: dict  # the training adversary's state (its budget; its parameters when learned)
     key: jax.Array
@@ -77,10 +77,10 @@ class Trainer:
         self.cfg = cfg
         self.train_team = train_team
         self.env = envs.make(cfg.env.name)
-        total_updates = cfg.total_iterations * cfg.alg.updates_per_rollout
-        clean = {"clean_td": cfg.adv.clean_td, "consistency": cfg.adv.consistency} if train_team else {}
-        self.learner = ValueDecomposition(cfg.alg, self.env, total_updates, cfg.reg, cfg.env.eps, **clean)
-        # The adversary the team trains against (none: clean observations).
+        p = cfg.protocol
+        clean = {"clean_td": p.clean_td, "consistency": p.consistency} if train_team else {}
+        self.learner = learners.make(cfg.alg, self.env, total_iterations=cfg.total_iterations, reg=cfg.reg, eps=cfg.env.eps, **clean)
+        # The adversary the team trains against (none: clean play).
         layout = (cfg.alg.num_envs, cfg.alg.rollout_len, cfg.total_iterations)
         self.adversary = None if cfg.adv.name == "none" else adversaries.make(cfg.adv, self.env, cfg.env.eps, layout)
         self.learned_adversary = self.adversary is not None and self.adversary.learned
@@ -88,28 +88,27 @@ class Trainer:
             raise ValueError("attack mode needs a learned adversary")
 
     def epsilon(self, env_steps: jax.Array) -> jax.Array:
-        """Linear exploration schedule in env steps (0 for a frozen victim)."""
+        """The learner's exploration schedule at env step t (0 for a frozen victim)."""
         if not self.train_team:
             return jnp.zeros(())
-        a = self.cfg.alg
-        return linear_schedule(env_steps, a.eps_start, a.eps_end, a.eps_anneal_steps)
+        return self.learner.exploration(env_steps)
 
     def acting_adversary(self, adv_state: dict, env_steps: jax.Array) -> dict:
         """The adversary state a training rollout acts with: its budget times min(1, t / (ramp_frac
-        x total_steps)) at env step t (`adv.ramp_frac`: a budget curriculum, the team first meets
+        x total_steps)) at env step t (`protocol.ramp_frac`: a budget curriculum, the team first meets
         small perturbations), the state itself without a ramp. Only acting sees the ramp: the
         adversary learns, is evaluated and is checkpointed at its full budget."""
-        ramp = self.cfg.adv.ramp_frac * self.cfg.total_steps
+        ramp = self.cfg.protocol.ramp_frac * self.cfg.total_steps
         if self.adversary is None or ramp == 0:
             return adv_state
         return {**adv_state, "eps": linear_schedule(env_steps, 0.0, adv_state["eps"], ramp)}
 
     def turns(self, index: jax.Array):
         """(the team learns, the adversary learns) at iteration `index`. Both every iteration,
-        unless `adv.alternate` > 0 splits training into phases of that many iterations in which
+        unless `protocol.alternate` > 0 splits training into phases of that many iterations in which
         they learn in turn, the team first (ATLA's alternating training). In attack mode only the
         adversary learns."""
-        every = self.cfg.adv.alternate
+        every = self.cfg.protocol.alternate
         if not self.train_team:
             return False, True
         if not self.learned_adversary or every == 0:
@@ -118,19 +117,14 @@ class Trainer:
         return team, ~team
 
     def init(self, key: jax.Array, team=None) -> TrainState:
-        """A fresh run; in attack mode `team` holds the victim's agent parameters."""
+        """A fresh run; in attack mode `team` is the victim (`learner.team` of its run)."""
         k_learner, k_actor, k_adv, key = jax.random.split(key, 4)
-        learner_state = self.learner.init(k_learner)
+        learner_state = self.learner.init(k_learner, learning=self.train_team)
         if team is not None:
-            learner_state = learner_state.replace(params={**learner_state.params, "agent": team}, team=team)
+            learner_state = self.learner.with_team(learner_state, team)
         actor = init_actor(self.env, self.learner, k_actor, self.cfg.alg.num_envs, self.adversary, self.learner.uses_clean_view)
-        buf = replay.init(self._example_sequence(), self.cfg.alg.buffer_size) if self.train_team else None
         adv_state = {} if self.adversary is None else self.adversary.init(k_adv)
-        return TrainState(learner_state, buf, actor, adv_state, key, jnp.zeros((), jnp.int32))
-
-    def _example_sequence(self) -> Sequence:
-        e = self.env
-        return sequence.zeros(self.cfg.alg.rollout_len, e.num_agents, e.obs_dim, e.num_actions, e.state_dim, self.learner.initial_hidden((e.num_agents,)), self.learner.uses_clean_view)
+        return TrainState(learner_state, actor, adv_state, key, jnp.zeros((), jnp.int32))
 
     def iteration(self, state: TrainState, index: jax.Array):
         """Iteration `index` of the run (an unbatched count, shared by all seeds): collect one
@@ -138,25 +132,15 @@ class Trainer:
         a = self.cfg.alg
         key, k_collect, k_update, k_adv = jax.random.split(state.key, 4)
         eps = self.epsilon(state.env_steps)
-        agent = state.learner.params["agent"]
+        team = self.learner.acting_team(state.learner)
         acting = self.acting_adversary(state.adversary, state.env_steps)
-        actor, seqs, records, carry0 = collect(self.env, self.learner, agent, state.actor, k_collect, eps, a.rollout_len, self.adversary, acting)
+        actor, seqs, records, carry0 = collect(self.env, self.learner, team, state.actor, k_collect, eps, a.rollout_len, self.adversary, acting, self.cfg.protocol.attack_prob)
         env_steps = state.env_steps + a.num_envs * a.rollout_len
         zero = jnp.zeros(())
         team_turn, adv_turn = self.turns(index)
-        learner_state, buf, m = state.learner, state.buffer, {"loss": zero, "q_tot": zero, "grad_norm": zero, "reg": zero, "dropped": zero}
+        learner_state, m = state.learner, {k: zero for k in METRICS}
         if self.train_team:
-            slot, size = replay.ring_position(index, a.num_envs, a.buffer_size)
-            buf = replay.write(state.buffer, seqs, slot)
-
-            def update(learner_state, k):
-                return self.learner.update(learner_state, replay.sample(buf, k, a.batch_size, size), key=jax.random.fold_in(k, 1))
-
-            def learn(_):
-                new, m = jax.lax.scan(update, state.learner, jax.random.split(k_update, a.updates_per_rollout))
-                return new, {k: jnp.mean(m.get(k, zero)) for k in ("loss", "q_tot", "grad_norm", "reg")} | {"dropped": jnp.sum(m.get("dropped", zero))}
-
-            learner_state, m = _when(team_turn, learn, (state.learner, m))
+            learner_state, m = _when(team_turn, lambda _: self.learner.learn(state.learner, seqs, index, k_update), (state.learner, m))
         adv_state, adv_m = state.adversary, {"adv_loss": zero, "adv_dropped": zero}
         if self.learned_adversary:
 
@@ -179,7 +163,7 @@ class Trainer:
             "wins": jnp.sum(records.won & done),
             "return": jnp.sum(jnp.where(done, records.ep_return, 0.0)),
         }
-        new_state = state.replace(learner=learner_state, buffer=buf, actor=actor, adversary=adv_state, key=key, env_steps=env_steps)
+        new_state = state.replace(learner=learner_state, actor=actor, adversary=adv_state, key=key, env_steps=env_steps)
         return new_state, sums
 
     def chunk(self, state: TrainState, first_iteration: jax.Array, num_iterations: jax.Array):
@@ -221,9 +205,10 @@ class Trainer:
 
     def _evaluate(self, state: TrainState, key: jax.Array, num_episodes: int) -> EpisodeStats:
         """The greedy team: clean when training it, under the adversary (test mode) in attack mode."""
+        team = self.learner.team(state.learner)
         if self.train_team:
-            return evaluate(self.env, self.learner, state.learner.team, key, num_episodes)
-        return evaluate(self.env, self.learner, state.learner.team, key, num_episodes, self.adversary, state.adversary)
+            return evaluate(self.env, self.learner, team, key, num_episodes)
+        return evaluate(self.env, self.learner, team, key, num_episodes, self.adversary, state.adversary)
 
     def final_evaluation(self, state: TrainState, num_episodes: int) -> EpisodeStats:
         """Greedy evaluation of the trained team (attack mode: of the victim under the trained

@@ -87,3 +87,23 @@ class LinearTeam:
 
     def step_q(self, params, hidden, obs, last_action, first):
         return hidden, obs @ params["w"] + params["b"]
+
+    # the rest of the team-learner protocol (jarob.learners.base) the rollout uses
+    def policy(self, params, hidden, obs, last_action, first):
+        return self.step_q(params, hidden, obs, last_action, first)
+
+    def greedy(self, scores, avail):
+        from jarob.ops import masked_argmax
+
+        return masked_argmax(scores, avail)
+
+    def explore(self, key, scores, avail, eps):
+        from jarob.ops import epsilon_greedy
+
+        return epsilon_greedy(key, scores, avail, eps)
+
+    def joint_value(self, team, chosen, state):
+        return jnp.sum(chosen)
+
+    def architecture(self):
+        return ("linear",)

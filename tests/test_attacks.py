@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from jarob import adversaries, envs
-from jarob.adversaries import TeamView, pgd_attack, team_log_policy
+from jarob.adversaries import TeamView, team_log_policy
+from jarob.adversaries.gradient import pgd_attack
 from jarob.config import adv_config, load_config
 from jarob.envs import PerturbationSpec
 
@@ -121,10 +122,10 @@ def test_training_against_fgsm_stores_what_the_team_saw():
     from jarob.rollout import collect
     from jarob.trainer import Trainer
 
-    cfg = load_config(["adv=fgsm", "adv.attack_prob=1.0", "alg.num_envs=2", "alg.rollout_len=4", "alg.hidden_dim=16"])
+    cfg = load_config(["adv=fgsm", "protocol.attack_prob=1.0", "alg.num_envs=2", "alg.rollout_len=4", "alg.hidden_dim=16"])
     tr = Trainer(cfg)
     state = tr.init(jax.random.PRNGKey(0))
-    _, seqs, records, _ = collect(tr.env, tr.learner, state.learner.params["agent"], state.actor, jax.random.PRNGKey(1), jnp.float32(0.0), 4, tr.adversary, state.adversary)
+    _, seqs, records, _ = collect(tr.env, tr.learner, tr.learner.acting_team(state.learner), state.actor, jax.random.PRNGKey(1), jnp.float32(0.0), 4, tr.adversary, state.adversary)
     seen, clean = np.asarray(records.obs), np.asarray(records.clean_obs)
     assert np.any(seen != clean)
     assert np.all(np.abs(seen - clean) <= (cfg.env.eps or tr.env.default_eps) + 1e-6)
@@ -132,8 +133,6 @@ def test_training_against_fgsm_stores_what_the_team_saw():
 
 
 def test_attack_prob_attacks_whole_episodes():
-    import dataclasses
-
     from fakes import CountingEnv
 
     from jarob.learners.value_decomposition import ValueDecomposition
@@ -142,10 +141,10 @@ def test_attack_prob_attacks_whole_episodes():
     env = CountingEnv(length=3)
     cfg = load_config(["alg.hidden_dim=8"])
     learner = ValueDecomposition(cfg.alg, env)
-    params = learner.init(jax.random.PRNGKey(0)).params["agent"]
-    adv = adversaries.make(dataclasses.replace(adv_config("rn"), attack_prob=0.5), env, 0.3)
+    params = learner.acting_team(learner.init(jax.random.PRNGKey(0)))
+    adv = adversaries.make(adv_config("rn"), env, 0.3)
     actor = init_actor(env, learner, jax.random.PRNGKey(1), 16)
-    _, _, rec, _ = collect(env, learner, params, actor, jax.random.PRNGKey(2), jnp.float32(0.0), 12, adv, adv.init(jax.random.PRNGKey(3)))
+    _, _, rec, _ = collect(env, learner, params, actor, jax.random.PRNGKey(2), jnp.float32(0.0), 12, adv, adv.init(jax.random.PRNGKey(3)), attack_prob=0.5)
     moved = np.any(np.asarray(rec.obs) != np.asarray(rec.clean_obs), axis=(-1, -2))  # [T, E]
     episodes = moved.reshape(4, 3, 16)  # 4 episodes of 3 steps in each env
     assert np.all(episodes.all(axis=1) | ~episodes.any(axis=1))  # all steps of an episode or none
@@ -154,22 +153,22 @@ def test_attack_prob_attacks_whole_episodes():
 
 
 def test_budget_ramp_scales_only_the_acting_budget():
-    """adv.ramp_frac = 0.5 of 1,024 env steps: the rollout acts at eps x min(1, t / 512), while the
+    """protocol.ramp_frac = 0.5 of 1,024 env steps: the rollout acts at eps x min(1, t / 512), while the
     stored state keeps the full budget. At t = 0 the team sees, and stores, the clean observations;
     at the ramp's end it is perturbed again."""
     from jarob.trainer import Trainer
 
     small = ["alg.num_envs=2", "alg.rollout_len=4", "alg.hidden_dim=16", "alg.buffer_size=4", "alg.batch_size=2", "total_steps=1024"]
-    tr = Trainer(load_config(["adv=rn", "adv.attack_prob=1.0", "adv.ramp_frac=0.5", *small]))
+    tr = Trainer(load_config(["adv=rn", "protocol.attack_prob=1.0", "protocol.ramp_frac=0.5", *small]))
     s0 = tr.init(jax.random.PRNGKey(0))
     full = float(s0.adversary["eps"])
     for t, scale in [(0, 0.0), (128, 0.25), (256, 0.5), (512, 1.0), (1024, 1.0)]:
         assert float(tr.acting_adversary(s0.adversary, jnp.int32(t))["eps"]) == pytest.approx(scale * full)
-    plain = Trainer(load_config(["adv=rn", "adv.attack_prob=1.0", *small]))
+    plain = Trainer(load_config(["adv=rn", "protocol.attack_prob=1.0", *small]))
     assert plain.acting_adversary(s0.adversary, jnp.int32(0)) is s0.adversary
 
     step = jax.jit(tr.iteration)
-    first_seen = [np.asarray(step(s0.replace(env_steps=jnp.int32(t)), jnp.int32(0))[0].buffer.obs)[:2, 0] for t in (0, 512)]
+    first_seen = [np.asarray(step(s0.replace(env_steps=jnp.int32(t)), jnp.int32(0))[0].learner.buffer.obs)[:2, 0] for t in (0, 512)]
     clean = np.asarray(s0.actor.ts.obs)
     np.testing.assert_array_equal(first_seen[0], clean)
     assert np.any(first_seen[1] != clean) and np.all(np.abs(first_seen[1] - clean) <= full + 1e-6)

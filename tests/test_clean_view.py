@@ -1,4 +1,4 @@
-"""The team's clean view (`adv.clean_td`, `adv.consistency`): what is stored, and the two loss terms."""
+"""The team's clean view (`protocol.clean_td`, `protocol.consistency`): what is stored, and the two loss terms."""
 
 import dataclasses
 
@@ -22,12 +22,12 @@ def test_clean_view_is_stored_and_its_context_carries_across_rollouts():
     context the next rollout starts from."""
     env = CountingEnv(length=5)
     learner = ValueDecomposition(load_config(["alg.hidden_dim=8"]).alg, env, clean_td=1.0)
-    params = learner.init(jax.random.PRNGKey(0)).params["agent"]
-    adv = adversaries.make(dataclasses.replace(adv_config("rn"), attack_prob=0.5), env, 0.3)
+    params = learner.acting_team(learner.init(jax.random.PRNGKey(0)))
+    adv = adversaries.make(adv_config("rn"), env, 0.3)
     adv_state = adv.init(jax.random.PRNGKey(3))
     actor = init_actor(env, learner, jax.random.PRNGKey(1), 16, adv, clean_view=True)
-    actor, seqs, rec, _ = collect(env, learner, params, actor, jax.random.PRNGKey(2), jnp.float32(0.5), 4, adv, adv_state)
-    _, seqs2, rec2, _ = collect(env, learner, params, actor, jax.random.PRNGKey(4), jnp.float32(0.5), 4, adv, adv_state)
+    actor, seqs, rec, _ = collect(env, learner, params, actor, jax.random.PRNGKey(2), jnp.float32(0.5), 4, adv, adv_state, attack_prob=0.5)
+    _, seqs2, rec2, _ = collect(env, learner, params, actor, jax.random.PRNGKey(4), jnp.float32(0.5), 4, adv, adv_state, attack_prob=0.5)
 
     np.testing.assert_array_equal(seqs.clean_obs[:, :4], np.swapaxes(rec.clean_obs, 0, 1))
     np.testing.assert_array_equal(seqs.clean_obs[:, 4], seqs2.clean_obs[:, 0])
@@ -43,7 +43,7 @@ def test_clean_view_is_stored_and_its_context_carries_across_rollouts():
     # The context before step T (the rollout's last view, before its episode reset) is the next start.
     seen = seqs.time_major()
     for view, start in ((seen.clean_view(), seqs2.clean_hidden), (seen, seqs2.hidden)):
-        context = unroll_sequence(params, view.hidden, view, learner.num_actions, with_context=True)[1]
+        context = unroll_sequence(params["agent"], view.hidden, view, learner.num_actions, with_context=True)[1]
         np.testing.assert_allclose(context[-1], start, atol=1e-5)
 
 
@@ -54,7 +54,7 @@ def _clean_batch(alg, shift):
     learner = ValueDecomposition(load_config([f"alg={alg}", "alg.hidden_dim=8"]).alg, env, clean_td=0.5, consistency=2.0)
     ls = learner.init(jax.random.PRNGKey(0))
     actor = init_actor(env, learner, jax.random.PRNGKey(1), 4, clean_view=True)
-    _, seqs, _, _ = collect(env, learner, ls.params["agent"], actor, jax.random.PRNGKey(2), jnp.float32(1.0), 5)
+    _, seqs, _, _ = collect(env, learner, learner.acting_team(ls), actor, jax.random.PRNGKey(2), jnp.float32(1.0), 5)
     return env, learner, ls, seqs.replace(clean_obs=seqs.clean_obs + shift).time_major()
 
 
@@ -117,23 +117,23 @@ def test_trainer_keeps_the_clean_view_only_when_asked():
     from jarob.trainer import Trainer
 
     small = ["adv=rn", "alg.num_envs=2", "alg.rollout_len=4", "alg.hidden_dim=16", "alg.buffer_size=4", "alg.batch_size=2", "total_steps=64"]
-    tr = Trainer(load_config([*small, "adv.clean_td=1", "adv.consistency=1"]))
+    tr = Trainer(load_config([*small, "protocol.clean_td=1", "protocol.consistency=1"]))
     state, sums = jax.jit(tr.iteration)(tr.init(jax.random.PRNGKey(0)), jnp.int32(0))
-    buf = state.buffer
+    buf = state.learner.buffer
     assert buf.clean_obs.shape == buf.obs.shape and buf.clean_hidden.shape == buf.hidden.shape
     assert np.any(np.asarray(buf.obs[:2] != buf.clean_obs[:2]))
     assert np.isfinite(float(sums["loss"])) and float(sums["reg_loss"]) > 0
     plain = Trainer(load_config(small))
-    assert plain.init(jax.random.PRNGKey(0)).buffer.clean_obs is None
+    assert plain.init(jax.random.PRNGKey(0)).learner.buffer.clean_obs is None
     assert len(jax.tree.leaves(plain.init(jax.random.PRNGKey(0)))) == len(jax.tree.leaves(tr.init(jax.random.PRNGKey(0)))) - 3
 
 
 @pytest.mark.parametrize(
     "overrides, key",
     [
-        (["adv.clean_td=1"], "adv.clean_td"),  # adv=none: no other view
-        (["adv=atsa", "adv.clean_td=-1"], "adv.clean_td"),
-        (["adv=rn", "adv.consistency=-0.5"], "adv.consistency"),
+        (["protocol.clean_td=1"], "protocol.clean_td"),  # adv=none: no other view
+        (["adv=atsa", "protocol.clean_td=-1"], "protocol.clean_td"),
+        (["adv=rn", "protocol.consistency=-0.5"], "protocol.consistency"),
     ],
 )
 def test_clean_view_config_errors(overrides, key):

@@ -10,8 +10,12 @@ from jarob.train import main
 
 BAD = [
     (["env=smax_99m"], "env: unknown 'smax_99m'; allowed:"),
-    (["alg=ppo"], "alg: unknown 'ppo'; allowed: qmix, vdn"),
-    (["adv=romance"], "adv: unknown 'romance'; allowed: atla, atsa, fgsm, none, paad, pgd, rap, rn"),
+    (["alg=ppo"], "alg: unknown 'ppo'; allowed: "),
+    (["adv=romance"], "adv: unknown 'romance'; allowed: atla, atsa, fgsm, "),
+    (["alg.batch_size=100000"], "alg.batch_size: a batch draws sequences from the replay buffer; must not exceed alg.buffer_size (4096)"),
+    (["adv=fgsm", "protocol.alternate=-1"], "protocol.alternate: must be >= 0"),
+    (["protocol.ramp_frac=0.5"], "protocol.ramp_frac: ramps an adversary's budget; set it to 0 for adv=none"),
+    (["adv=atsa", "adv.director.batch_size=4096"], "adv.director.batch_size: must not exceed adv.director.buffer_size (2048)"),
     (["seeds=-1"], "seeds: must be > 0"),
     (["seeds=abc"], "seeds: expected an integer"),
     (["total_steps=lots"], "total_steps: expected an integer"),

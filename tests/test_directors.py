@@ -24,8 +24,8 @@ ALL = jnp.array([True, True, True])
 DIRECTOR = ["adv.director.hidden_dim=16", "adv.director.batch_size=4", "adv.director.buffer_size=32"]
 # Two small adversarial-training configs: one short rollout, every episode attacked; and 16 envs x
 # 32 steps, half of the episodes attacked.
-SHORT = ["adv.attack_prob=1", "alg.num_envs=2", "alg.rollout_len=4", "alg.hidden_dim=16", "alg.buffer_size=8", "total_steps=64"]
-HALF = ["adv.attack_prob=0.5", "alg.num_envs=16", "alg.rollout_len=32", "alg.hidden_dim=16", "alg.buffer_size=32", "total_steps=1024"]
+SHORT = ["protocol.attack_prob=1", "alg.num_envs=2", "alg.rollout_len=4", "alg.hidden_dim=16", "alg.buffer_size=8", "alg.batch_size=8", "total_steps=64"]
+HALF = ["protocol.attack_prob=0.5", "alg.num_envs=16", "alg.rollout_len=32", "alg.hidden_dim=16", "alg.buffer_size=32", "total_steps=1024"]
 
 
 def _trainer(*overrides):
@@ -128,8 +128,8 @@ def test_sdor_stor_gradient_points_toward_the_realised_action():
 
 
 def test_director_config_validation():
-    with pytest.raises(ConfigError, match="adv.attack_prob"):
-        load_config(["adv=atsa", "adv.attack_prob=0"])
+    with pytest.raises(ConfigError, match="protocol.attack_prob"):
+        load_config(["adv=atsa", "protocol.attack_prob=0"])
     with pytest.raises(ConfigError, match="adv.director.kappa"):
         load_config(["adv=atsa", "adv.director.kappa=-1"])
     with pytest.raises(ConfigError, match="adv.director.value"):
@@ -149,7 +149,7 @@ def test_director_buffer_holds_the_clean_view_and_the_team_the_perturbed_one(nam
     tr, state, new, sums = _one_iteration(f"adv={name}", *config)
     cfg = tr.cfg
     envs = cfg.alg.num_envs
-    team_seq = jax.tree.map(lambda x: np.asarray(x)[:envs], new.buffer)
+    team_seq = jax.tree.map(lambda x: np.asarray(x)[:envs], new.learner.buffer)
     adv_seq = jax.tree.map(lambda x: np.asarray(x)[:envs], new.adversary["buffer"].seq)
     eps = tr.env.default_eps
     assert np.any(team_seq.obs != adv_seq.obs)  # the team saw perturbed observations
@@ -173,7 +173,7 @@ def test_director_buffer_holds_the_clean_view_and_the_team_the_perturbed_one(nam
 def test_director_learns_only_from_attacked_episodes():
     tr, _, new, _ = _one_iteration("adv=atsa", *HALF)
     attacked = np.asarray(new.adversary["buffer"].attacked)[:16]  # [E, T]
-    moved = np.any(np.asarray(new.buffer.obs)[:16, :-1] != np.asarray(new.adversary["buffer"].seq.obs)[:16, :-1], axis=(-1, -2))
+    moved = np.any(np.asarray(new.learner.buffer.obs)[:16, :-1] != np.asarray(new.adversary["buffer"].seq.obs)[:16, :-1], axis=(-1, -2))
     assert not moved[~attacked].any()  # unattacked episodes: the team saw the clean view
     assert moved[attacked].mean() > 0.9 and 0.2 < attacked.mean() < 0.8
     # The loss weights: zero weight on every step makes the gradient vanish.
@@ -290,13 +290,10 @@ def test_attack_budget_may_differ_from_the_victims(tiny_run):
     assert attack_config(str(tiny_run), ["adv=paad", "env.eps=0.1"]).env.eps == pytest.approx(0.1)
 
 
-def test_director_config_off_for_static_adversaries():
-    cfg = adv_config("fgsm")
-    assert cfg.director is None
-    with pytest.raises(ConfigError, match="adv.director"):
-        from jarob.config import _validate_director
-
-        _validate_director(dataclasses.replace(cfg, director=load_config(["adv=paad"]).adv.director), 16)
+def test_director_config_only_for_director_adversaries():
+    assert not hasattr(adv_config("fgsm"), "director")
+    with pytest.raises(ConfigError, match="adv.director: unknown key; allowed: name, random_start"):
+        load_config(["adv=fgsm", "+adv.director.lr=0.1"])
 
 
 def test_sdor_drops_a_nonfinite_step():

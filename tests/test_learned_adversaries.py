@@ -105,10 +105,10 @@ def test_atla_ppo_step_makes_a_good_perturbation_more_likely():
 
 
 def test_alternating_training_learns_in_turns():
-    """adv.alternate = 1: iteration 0 trains the team only, iteration 1 the adversary only."""
+    """protocol.alternate = 1: iteration 0 trains the team only, iteration 1 the adversary only."""
     from jarob.trainer import Trainer
 
-    tr = Trainer(load_config(["adv=atla", "adv.alternate=1", "adv.ppo.minibatches=2", *SMALL]))
+    tr = Trainer(load_config(["adv=atla", "protocol.alternate=1", "adv.ppo.minibatches=2", *SMALL]))
     step = jax.jit(tr.iteration)
     s0 = tr.init(jax.random.PRNGKey(0))
     s1, sums1 = step(s0, jnp.int32(0))
@@ -133,7 +133,7 @@ def test_atla_drops_nonfinite_ppo_steps():
 
     tr = Trainer(load_config(["adv=atla", "adv.ppo.minibatches=2", "adv.ppo.epochs=2", *SMALL]))
     s0 = tr.init(jax.random.PRNGKey(0))
-    actor, _, records, carry0 = collect(tr.env, tr.learner, s0.learner.params["agent"], s0.actor, jax.random.PRNGKey(1), 1.0, 8, tr.adversary, s0.adversary)
+    actor, _, records, carry0 = collect(tr.env, tr.learner, tr.learner.acting_team(s0.learner), s0.actor, jax.random.PRNGKey(1), 1.0, 8, tr.adversary, s0.adversary)
     update = jax.jit(tr.adversary.update)
     new, m = update(s0.adversary, records, carry0, actor, jnp.int32(0), jnp.int32(32), jax.random.PRNGKey(2))
     assert float(m["adv_dropped"]) == 0.0
@@ -150,12 +150,12 @@ def test_rap_members_play_whole_episodes_and_learn_only_from_their_own():
     from jarob.rollout import collect
     from jarob.trainer import Trainer
 
-    cfg = load_config(["adv=rap", "adv.attack_prob=1", "alg.num_envs=8", "alg.rollout_len=32", "alg.hidden_dim=16", "alg.buffer_size=8", "total_steps=1024", *DIRECTOR])
+    cfg = load_config(["adv=rap", "protocol.attack_prob=1", "alg.num_envs=8", "alg.rollout_len=32", "alg.hidden_dim=16", "alg.buffer_size=8", "alg.batch_size=8", "total_steps=1024", *DIRECTOR])
     tr = Trainer(cfg)
     state = tr.init(jax.random.PRNGKey(0))
     adv = tr.adversary
     assert jax.tree.leaves(state.adversary["params"])[0].shape[0] == 3
-    actor, _, records, carry0 = jax.jit(lambda s, k: collect(tr.env, tr.learner, s.learner.params["agent"], s.actor, k, 1.0, 32, adv, s.adversary))(state, jax.random.PRNGKey(1))
+    actor, _, records, carry0 = jax.jit(lambda s, k: collect(tr.env, tr.learner, tr.learner.acting_team(s.learner), s.actor, k, 1.0, 32, adv, s.adversary))(state, jax.random.PRNGKey(1))
     member, first = np.asarray(records.adv_out["member"]), np.asarray(records.first)  # [T, E]
     changes = member[1:] != member[:-1]
     assert not np.any(changes & ~first[1:])  # a member keeps its episode
@@ -196,8 +196,8 @@ def test_config_errors():
         (["adv=rap", "adv.population=0"], "adv.population"),
         (["adv=atla", "adv.ppo.minibatches=7"], "adv.ppo.minibatches"),
         (["adv=atla", "adv.ppo.gae_lambda=2"], "adv.ppo.gae_lambda"),
-        (["adv=atla", "adv.alternate=-1"], "adv.alternate"),
-        (["adv=atsa", "adv.ramp_frac=1.5"], "adv.ramp_frac"),
+        (["adv=atla", "protocol.alternate=-1"], "protocol.alternate"),
+        (["adv=atsa", "protocol.ramp_frac=1.5"], "protocol.ramp_frac"),
         (["adv=atla", "adv.ppo=null"], "adv.ppo"),
     ):
         with pytest.raises(ConfigError, match=key.replace(".", r"\.")):

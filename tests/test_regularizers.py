@@ -184,7 +184,7 @@ def test_regularized_learner_on_stored_sequences(reg, tiny_run):
 
     state = _tiny_run_state(tiny_run)
     tr = Trainer(load_config(TINY + reg + ["reg.schedule=constant"]))
-    seq = jax.tree.map(lambda x: x[:4], state.buffer).time_major()
+    seq = jax.tree.map(lambda x: x[:4], state.learner.buffer).time_major()
     lrn, params = tr.learner, state.learner.params
     from jarob.networks import unroll_sequence
 
@@ -239,7 +239,7 @@ def test_team_learner_drops_a_nonfinite_step(tiny_run):
 
     tr = Trainer(load_config(TINY + ["reg=ernie"]))
     state = _tiny_run_state(tiny_run)
-    batch = jax.tree.map(lambda x: x[:4], state.buffer)
+    batch = jax.tree.map(lambda x: x[:4], state.learner.buffer)
     key, update = jax.random.PRNGKey(1), jax.jit(tr.learner.update)
     new, m = update(state.learner, batch, key=key)
     assert float(m["dropped"]) == 0.0 and int(new.updates) == int(state.learner.updates) + 1

@@ -70,7 +70,7 @@ def test_collected_three_step_episode_targets(alg):
     learner = ValueDecomposition(cfg, env)
     ls = learner.init(jax.random.PRNGKey(0))
     actor = init_actor(env, learner, jax.random.PRNGKey(1), 1)
-    _, seqs, _, _ = collect(env, learner, ls.params["agent"], actor, jax.random.PRNGKey(2), jnp.float32(1.0), 5)
+    _, seqs, _, _ = collect(env, learner, learner.acting_team(ls), actor, jax.random.PRNGKey(2), jnp.float32(1.0), 5)
     seq = jax.tree.map(lambda x: x[0], seqs)
     np.testing.assert_array_equal(seq.reward, [1, 2, 3, 1, 2])
     np.testing.assert_array_equal(seq.done, [False, False, True, False, False])

@@ -7,20 +7,59 @@ team sees o~_i = proj(o_i + eps * tanh(u_i)) on perturbable features (the other 
 do nothing and are left out of its log-probability). Its reward is -r, a centralized critic V(s)
 on the world state gives GAE advantages, and PPO-clip updates actor and critic on every rollout
 it learns from (the attacked episodes only). As an attacker (test mode) it plays u_i = the mean.
-Alternating phases with the team are the trainer's business (`adv.alternate`).
+Alternating phases with the team are the trainer's business (`protocol.alternate`).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import distrax
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jarob.adversaries.base import ObservationAdversary, TeamView
+from jarob.adversaries.base import ADVERSARIES, ObservationAdversary, TeamView
+from jarob.config import require, require_positive, require_unit
 from jarob.learners.optim import clipped_adam, keep_if_finite
 from jarob.learners.ppo import clipped_surrogate, gae, normalize
 from jarob.ops import weighted_mean
+
+
+@dataclass(frozen=True)
+class PPOConfig:
+    """ATLA's MAPPO observation adversary: a Gaussian policy over each agent's perturbation
+    (an MLP on the clean observation and the agent id), a centralized critic V(s), PPO-clip."""
+
+    hidden_dim: int  # width of the two hidden layers of the actor and of the critic
+    init_log_std: float  # initial log standard deviation of the pre-tanh Gaussian (state independent)
+    lr: float
+    lr_final: float
+    grad_clip: float
+    gamma: float
+    gae_lambda: float
+    reward_scale: float  # the adversary's reward is -r * reward_scale
+    clip: float  # PPO ratio clip
+    epochs: int  # passes over each rollout
+    minibatches: int  # per pass; must divide num_envs * rollout_len
+    value_coef: float
+    entropy_coef: float
+
+
+@dataclass(frozen=True)
+class ATLAConfig:
+    name: str
+    ppo: PPOConfig
+
+    def validate(self, run) -> None:
+        p = self.ppo
+        require_positive(p, "adv.ppo.", ("hidden_dim", "lr", "lr_final", "grad_clip", "reward_scale", "clip", "epochs", "minibatches"))
+        require_unit(p, "adv.ppo.", ("gamma", "gae_lambda"))
+        for k in ("value_coef", "entropy_coef"):
+            require(getattr(p, k) >= 0, f"adv.ppo.{k}: must be >= 0, got {getattr(p, k)}")
+        samples = run.alg.num_envs * run.alg.rollout_len
+        require(samples % p.minibatches == 0, f"adv.ppo.minibatches: must divide alg.num_envs * alg.rollout_len ({samples}), got {p.minibatches}")
+        require(run.protocol.attack_prob > 0.0, f"protocol.attack_prob: a learned adversary learns from the episodes it attacks; must be > 0, got {run.protocol.attack_prob}")
 
 
 class PerturbationPolicy(nn.Module):
@@ -52,6 +91,7 @@ class Critic(nn.Module):
         return nn.Dense(1)(h)[..., 0]
 
 
+@ADVERSARIES.register("atla", ATLAConfig)
 class ATLA(ObservationAdversary):
     """adv_state: {"eps", "params" ({"actor", "critic"}), "steps"} and, when built for training
     (`layout` given), {"opt"}."""

@@ -1,5 +1,17 @@
 """The adversary interface (DESIGN.md section 3).
 
+Every adversary declares its *channel*, where the rollout calls it (`jarob.rollout.act_step`):
+
+    observation  before the team acts: perturbs each agent's observation (FGSM, PGD, PAAD, ATSA, ...)
+    action       between the team's chosen actions and env.step: replaces or perturbs some
+                 agents' actions (`jarob.adversaries.malicious`; ROMANCE)
+    message      between what communicating agents send and what they receive (CroMAC); only
+                 with a learner that communicates
+    training     how the team samples its actions while it learns, never at test time (TRAM)
+
+It registers itself with the config dataclass it owns (`@ADVERSARIES.register("fgsm",
+GradientConfig)`); `adv=<name>` and an evaluation column `<name>` resolve through `ADVERSARIES`.
+
 An observation adversary is a set of pure functions used inside the jitted rollout:
 
     init(key, eps)                              -> adv_state (a dict: the budget "eps", plus
@@ -11,7 +23,9 @@ An observation adversary is a set of pure functions used inside the jitted rollo
     update(adv_state, rollout, ...)             -> (adv_state, metrics)   (learned ones only)
     attacker_state(params, eps)                 -> the test-mode adv_state of trained parameters
 
-Static attackers implement `perturb(adv_state, obs, view, key, train)`; `act` wraps it.
+Static attackers implement `perturb(adv_state, obs, view, key, train)`; `act` wraps it. An
+action adversary's `act(adv_state, carry, actions, view, key, train)` takes the team's chosen
+actions [N] and an `ActionView` instead, and returns the actions played.
 `view` (a `TeamView`) lets the attacker query the protagonist at the current step: its
 utilities as a function of the observations it would see, its available actions, the world
 state and whether the step starts an episode. `train` selects the training mode (exploration)
@@ -22,12 +36,16 @@ env's valid range on perturbable features.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Optional
 
 import jax
 import jax.numpy as jnp
 
 from jarob.ops import mask_logits
+from jarob.registry import Registry
+
+ADVERSARIES = Registry("adv", ("jarob.adversaries",))
+CHANNELS = ("observation", "action", "message", "training")
 
 
 @dataclass(frozen=True)
@@ -40,22 +58,35 @@ class TeamView:
     first: jax.Array = False  # [] bool, this step starts an episode
 
 
+@dataclass(frozen=True)
+class ActionView:
+    """The protagonist at one step of one environment, as an action adversary may query it."""
+
+    scores: jax.Array  # [N, A] its policy view (utilities) on what it saw
+    avail: jax.Array  # [N, A] bool
+    state: jax.Array  # [S] world state
+    first: jax.Array  # [] bool, this step starts an episode
+    joint_value: Optional[Callable[[jax.Array], jax.Array]] = None  # chosen utilities [N] -> the team's joint value (None: the team has none)
+
+
 def team_log_policy(q: jax.Array, avail: jax.Array, temperature: float) -> jax.Array:
     """log pi(.|o) of a Q-learner read as a distribution: log softmax(Q / T) over the available
     actions only (DESIGN.md section 4)."""
     return jax.nn.log_softmax(mask_logits(q / temperature, avail), axis=-1)
 
 
-class ObservationAdversary:
-    """Base class: static configuration only; every method is pure.
+class Adversary:
+    """Base class of every adversary: static configuration only; every method is pure.
 
     The budget lives in the adversary state (`adv_state["eps"]`), so one compiled program serves
-    every eps of a sweep: `init(key, eps)` defaults it to the one given at construction.
-    """
+    every eps of a sweep: `init(key, eps)` defaults it to the one given at construction. A
+    learned adversary also takes the run's `layout` (num_envs, rollout_len, total_iterations)
+    when built for training."""
 
     learned = False
+    channel = "observation"
 
-    def __init__(self, cfg, env, eps: float):
+    def __init__(self, cfg, env, eps: float, layout: tuple[int, int, int] | None = None):
         self.cfg = cfg
         self.spec = env.perturbation
         self.eps = float(eps)
@@ -71,6 +102,10 @@ class ObservationAdversary:
         budget eps (what `jarob.evaluate` uses; batched alike when eps is)."""
         return {"eps": jnp.asarray(eps, jnp.float32), "params": params, "steps": jnp.zeros(jnp.shape(eps), jnp.int32)}
 
+
+class ObservationAdversary(Adversary):
+    """An adversary of the observation channel."""
+
     def act(self, adv_state, carry, obs: jax.Array, view: TeamView, key: jax.Array, train: bool = False):
         return self.perturb(adv_state, obs, view, key, train), carry, {}
 
@@ -84,3 +119,21 @@ class ObservationAdversary:
     def random_start(self, key: jax.Array, obs: jax.Array, eps: jax.Array) -> jax.Array:
         """A uniform point of B_eps(obs) ∩ valid range (perturbable features only)."""
         return self.spec.random_point(key, obs, eps)
+
+
+class ActionAdversary(Adversary):
+    """An adversary of the action channel: `act(adv_state, carry, actions [N], view: ActionView,
+    key, train) -> (actions played [N], carry, what it records)`."""
+
+    channel = "action"
+
+    def act(self, adv_state, carry, actions: jax.Array, view: ActionView, key: jax.Array, train: bool = False):
+        raise NotImplementedError
+
+
+def make(cfg, env, eps: float | None = None, layout: tuple[int, int, int] | None = None) -> Adversary:
+    """The adversary of `cfg` (its registered config) on `env`, with budget eps (None: the env's
+    default). A learned adversary built for training gets the run's `layout` (num_envs,
+    rollout_len, total_iterations); without it, it is an attacker in test mode."""
+    cls = ADVERSARIES.get(cfg.name)
+    return cls(cfg, env, env.default_eps if eps is None else eps, layout)

@@ -12,18 +12,91 @@ observations the team sees. The director learns from r^ = -r with its own replay
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Optional
+
 import jax
 import jax.numpy as jnp
 from flax import struct
 
 from jarob import buffer as replay
 from jarob import sequence
-from jarob.adversaries.base import ObservationAdversary, TeamView
+from jarob.adversaries.base import ADVERSARIES, ObservationAdversary, TeamView
 from jarob.adversaries.gradient import configured_pgd
+from jarob.config import require, require_choice, require_positive, require_unit
 from jarob.learners.soft_factorized import SoftFactorizedQ
 from jarob.learners.value_decomposition import ValueDecomposition
 from jarob.ops import epsilon_greedy, linear_schedule
 from jarob.sequence import Sequence, from_steps
+
+
+@dataclass(frozen=True)
+class DirectorConfig:
+    """A learned director (PAAD's QMIX director, ATSA's SDor): it picks each agent's target
+    action from the clean observations and learns from -r (DESIGN.md section 4)."""
+
+    name: str  # qmix (PAAD: epsilon-greedy QMIX) | sdor (ATSA: factorized soft Q-learning)
+    hidden_dim: int  # GRU width of its agent networks
+    mixer_embed_dim: int  # QMIX mixer width / SDor weight and value networks' width
+    hypernet_hidden: int  # QMIX hypernetwork width
+    lr: float
+    lr_final: float
+    grad_clip: float
+    gamma: float
+    td_lambda: float
+    reward_scale: float
+    eps_start: float  # qmix: epsilon-greedy exploration, linear in env steps
+    eps_end: float
+    eps_anneal_steps: int
+    alpha_start: float  # sdor: entropy temperature, linear from alpha_start to alpha_end
+    alpha_end: float
+    alpha_anneal_steps: int
+    value: str  # sdor: individual V_i: logsumexp (eq. 5) | network (eq. 7's V^i, an output of its own fitted by eq. 9)
+    individual_alpha: str  # sdor: alpha_i in eqs. 9-10: shared (alpha_i = alpha) | weighted (alpha_i = alpha / lambda_i, eq. 6)
+    kappa: float  # sdor: weight of the SDor-STor loss (ATSA eq. 15); 0 = the ablation
+    stor_action: str  # sdor: the protagonist's action in eq. 14: greedy (its deterministic policy pi on o~) | taken (the epsilon-greedy action it played)
+    updates_per_rollout: int
+    batch_size: int
+    buffer_size: int
+    target_update_every: int
+
+    @property
+    def team_ema(self) -> float:  # read by the shared value-decomposition learner
+        return 1.0
+
+    def validate(self, run, uses: str) -> None:
+        """`uses`: the director the adversary needs (qmix or sdor)."""
+        require(self.name == uses, f"adv.director.name: adv={run.adv.name} uses {uses!r}, got {self.name!r}")
+        require_positive(self, "adv.director.", ("hidden_dim", "mixer_embed_dim", "hypernet_hidden", "lr", "lr_final", "grad_clip", "reward_scale", "eps_anneal_steps", "alpha_anneal_steps", "updates_per_rollout", "batch_size", "buffer_size", "target_update_every"))
+        require_unit(self, "adv.director.", ("gamma", "td_lambda", "eps_start", "eps_end"))
+        require(self.alpha_end > 0 and self.alpha_start >= self.alpha_end, f"adv.director.alpha_end: must be > 0 and <= alpha_start ({self.alpha_start}), got {self.alpha_end}")
+        require_choice(self, "adv.director.", "value", ("logsumexp", "network"))
+        require_choice(self, "adv.director.", "individual_alpha", ("shared", "weighted"))
+        require(self.kappa >= 0, f"adv.director.kappa: must be >= 0, got {self.kappa}")
+        require_choice(self, "adv.director.", "stor_action", ("greedy", "taken"))
+        num_envs = run.alg.num_envs
+        require(self.buffer_size % num_envs == 0, f"adv.director.buffer_size: must be a multiple of alg.num_envs ({num_envs}), got {self.buffer_size}")
+        require(self.batch_size <= self.buffer_size, f"adv.director.batch_size: must not exceed adv.director.buffer_size ({self.buffer_size}), got {self.batch_size}")
+
+
+@dataclass(frozen=True)
+class DirectorAttackConfig:
+    """PAAD and ATSA: a director and the targeted gradient attack that realises its targets."""
+
+    name: str
+    temperature: float  # the team's pi(.|o) = softmax(Q / temperature) the targeted attack descends
+    steps: int  # the actor / STor: 1 = targeted FGSM (a step of size eps); > 1: targeted PGD
+    step_size: Optional[float]  # per step; null = eps / steps
+    director: DirectorConfig
+
+    def validate(self, run) -> None:
+        require_positive(self, "adv.", ("temperature", "steps"))
+        require(self.step_size is None or self.step_size > 0, f"adv.step_size: must be > 0, got {self.step_size}")
+        require(run.protocol.attack_prob > 0.0, f"protocol.attack_prob: a learned adversary learns from the episodes it attacks; must be > 0, got {run.protocol.attack_prob}")
+        self.director.validate(run, DIRECTOR_OF[self.name])
+
+
+DIRECTOR_OF = {"paad": "qmix", "atsa": "sdor", "rap": "qmix"}  # the director each adversary uses
 
 
 @struct.dataclass
@@ -40,7 +113,7 @@ class QDirector:
 
     def __init__(self, cfg, env, total_updates: int = 1):
         self.cfg = cfg
-        self.vd = ValueDecomposition(cfg, env, total_updates)
+        self.vd = ValueDecomposition(cfg, env, total_updates // cfg.updates_per_rollout)
 
     def init(self, key):
         return self.vd.init(key)
@@ -64,6 +137,8 @@ class QDirector:
 DIRECTORS = {"qmix": QDirector, "sdor": SoftFactorizedQ}
 
 
+@ADVERSARIES.register("atsa", DirectorAttackConfig)
+@ADVERSARIES.register("paad", DirectorAttackConfig)
 class Director(ObservationAdversary):
     """A director + targeted gradient generator. adv_state: {"eps", "params" (the director's
     acting parameters), "steps" (env steps it has trained on)} and, when built for training
@@ -116,7 +191,7 @@ class Director(ObservationAdversary):
     def update(self, adv_state: dict, records, carry0: dict, actor_end, index: jax.Array, env_steps: jax.Array, key: jax.Array):
         """Store the rollout from the director's side (clean observations, its targets, -r, which
         steps were attacked) and take `updates_per_rollout` gradient steps, learning from the
-        attacked steps only (`adv.attack_prob` < 1 leaves some episodes clean). Returns
+        attacked steps only (`protocol.attack_prob` < 1 leaves some episodes clean). Returns
         (adv_state, metrics); metrics["adv_dropped"] counts the steps dropped as non-finite."""
         d = self.cfg.director
         ts = actor_end.ts

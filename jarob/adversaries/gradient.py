@@ -8,14 +8,32 @@ per-agent gradients because every agent's utilities depend only on its own obser
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional
 
 import jax
 import jax.numpy as jnp
 
-from jarob.adversaries.base import ObservationAdversary, TeamView, team_log_policy
+from jarob.adversaries.base import ADVERSARIES, ObservationAdversary, TeamView, team_log_policy
 from jarob.ascent import sign_ascent
+from jarob.config import require, require_positive
 from jarob.ops import masked_argmax, take
+
+
+@dataclass(frozen=True)
+class GradientConfig:
+    """FGSM and PGD on the team's softmax policy."""
+
+    name: str
+    temperature: float  # pi(.|o) = softmax(Q / temperature) over available actions
+    steps: int  # PGD: gradient steps (FGSM: 1)
+    step_size: Optional[float]  # PGD: step size; null = eps / steps
+    random_start: bool  # PGD: start from a uniform point of the eps-ball
+    targeted: bool  # PGD: push toward each agent's worst available action instead of away from the greedy one
+
+    def validate(self, run) -> None:
+        require_positive(self, "adv.", ("temperature", "steps"))
+        require(self.step_size is None or self.step_size > 0, f"adv.step_size: must be > 0, got {self.step_size}")
 
 
 def pgd_attack(
@@ -55,6 +73,7 @@ def configured_pgd(adversary: ObservationAdversary, adv_state, obs: jax.Array, v
     return pgd_attack(view.q_fn, view.avail, obs, adversary.project(eps), steps=c.steps, step_size=step_size, temperature=c.temperature, target=target, start=start)
 
 
+@ADVERSARIES.register("fgsm", GradientConfig)
 class FGSM(ObservationAdversary):
     """Untargeted FGSM: o~ = proj(o + eps * sign(grad_o CE(pi(.|o), a*)))."""
 
@@ -63,6 +82,7 @@ class FGSM(ObservationAdversary):
         return pgd_attack(view.q_fn, view.avail, obs, self.project(eps), steps=1, step_size=eps, temperature=self.cfg.temperature)
 
 
+@ADVERSARIES.register("pgd", GradientConfig)
 class PGD(ObservationAdversary):
     """K-step PGD (step size `step_size`, default eps / K), optional random start; untargeted, or
     `targeted`: toward each agent's worst available action on the clean observation."""

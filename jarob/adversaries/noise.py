@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import jax
 
-from jarob.adversaries.base import ObservationAdversary, TeamView
+from jarob.adversaries.base import ADVERSARIES, ObservationAdversary, TeamView
 
 
+@dataclass(frozen=True)
+class NoiseConfig:
+    """none and rn have no settings of their own (the budget is the env's eps)."""
+
+    name: str
+
+    def validate(self, run) -> None:
+        pass
+
+
+@ADVERSARIES.register("none", NoiseConfig)
 class NoAttack(ObservationAdversary):
     """The clean observation."""
 
@@ -14,6 +27,7 @@ class NoAttack(ObservationAdversary):
         return obs
 
 
+@ADVERSARIES.register("rn", NoiseConfig)
 class UniformNoise(ObservationAdversary):
     """RN: o~ = proj(o + U(-eps, eps)) on perturbable features."""
 

@@ -11,13 +11,28 @@ attacker, each test episode also draws one.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import jax
 import jax.numpy as jnp
 
-from jarob.adversaries.base import ObservationAdversary, TeamView
-from jarob.adversaries.director import Director
+from jarob.adversaries.base import ADVERSARIES, ObservationAdversary, TeamView
+from jarob.adversaries.director import Director, DirectorAttackConfig
+from jarob.config import require
 
 
+@dataclass(frozen=True)
+class PopulationConfig(DirectorAttackConfig):
+    """RAP: PAAD's settings for each member, and how many members."""
+
+    population: int = 3
+
+    def validate(self, run) -> None:
+        super().validate(run)
+        require(self.population >= 1, f"adv.population: must be >= 1, got {self.population}")
+
+
+@ADVERSARIES.register("rap", PopulationConfig)
 class Population(ObservationAdversary):
     """adv_state: {"eps", "params" (every leaf [K, ...]), "steps"} and, when built for training,
     {"learner", "buffer"} ([K, ...] each): the members' Director states side by side."""

@@ -31,12 +31,54 @@ not on a batch sum).
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
+from typing import Optional
 
 import jax
 import jax.numpy as jnp
 
 from jarob.ascent import sign_ascent
+from jarob.config import require, require_choice
 from jarob.ops import NEG_INF, mask_logits, masked_argmax, take
+from jarob.registry import Registry
+
+REGULARIZERS = Registry("reg", ())  # filled below: none, pr, pr_rep, ernie
+
+
+@dataclass(frozen=True)
+class RegConfig:
+    """An adversarial regularizer added to the team's TD loss: loss = TD + weight(t) * R."""
+
+    name: str  # none | pr | pr_rep | ernie
+    weight: float  # mu (PR, PR-REP: its maximum) or lambda (ERNIE)
+    schedule: str  # constant | step (0 before start_frac of training, weight after) | repeat (0 -> weight, `cycles` times)
+    start_frac: float  # step: the share of training before the regularizer starts
+    cycles: int  # repeat: how many ramps
+    hinge_c: float  # PR: the hinge floor c
+    steps: int  # K: ascent steps that find the perturbation
+    step_size: Optional[float]  # per step; null = 2.5 eps / steps
+    stackelberg: bool  # ERNIE: differentiate through the K ascent steps (eq. 4); false = plain ERNIE
+    unroll: Optional[int]  # ERNIE Stackelberg: differentiate through the last `unroll` of the K steps only; null = all K
+    distance: str  # ERNIE's D: l2 (squared, on the utilities) | mixer_l2 (l2 weighted by (dQ_tot/dQ_i)^2) | kl (of their softmax policies)
+    temperature: float  # ERNIE kl: the softmax temperature T
+    eps: Optional[float]  # the ball's radius; null = env.eps (the env's default budget)
+
+    def validate(self, run) -> None:
+        require(self.weight >= 0, f"reg.weight: must be >= 0, got {self.weight}")
+        require_choice(self, "reg.", "schedule", ("constant", "step", "repeat"))
+        require(0.0 <= self.start_frac <= 1.0, f"reg.start_frac: must lie in [0, 1], got {self.start_frac}")
+        require(self.cycles > 0, f"reg.cycles: must be > 0, got {self.cycles}")
+        require(self.hinge_c > 0, f"reg.hinge_c: must be > 0, got {self.hinge_c}")
+        require(self.steps > 0, f"reg.steps: must be > 0, got {self.steps}")
+        require(self.step_size is None or self.step_size > 0, f"reg.step_size: must be > 0, got {self.step_size}")
+        require(self.unroll is None or 1 <= self.unroll <= self.steps, f"reg.unroll: must lie in [1, reg.steps = {self.steps}] or be null, got {self.unroll}")
+        require(self.eps is None or self.eps > 0, f"reg.eps: must be > 0, got {self.eps}")
+        require_choice(self, "reg.", "distance", ("l2", "mixer_l2", "kl"))
+        require(self.temperature > 0, f"reg.temperature: must be > 0, got {self.temperature}")
+
+
+for _name in ("none", "pr", "pr_rep", "ernie"):  # PR and PR-REP differ only in their schedule
+    REGULARIZERS.register(_name, RegConfig)(RegConfig)
 
 
 def regularizer_weight(cfg, frac: jax.Array) -> jax.Array:
