@@ -180,11 +180,13 @@ def _archived(archive_base: str, row: str) -> list | None:
 
 
 def _archive_row(base: str, archive_base: str, row: str) -> None:
-    """Copy a measured row's summaries, configs and cells into the archive, with its provenance."""
+    """Copy a measured row's summaries, configs, trained team and attackers (team.msgpack,
+    adversary.msgpack: every seed, so the row can be attacked again without retraining) and cells
+    into the archive, with its provenance."""
     runs, evals = _row_dirs(base, row)
     for d in runs:
         os.makedirs(os.path.join(archive_base, d), exist_ok=True)
-        for name in ("summary.json", "config.yaml"):
+        for name in ("summary.json", "config.yaml", "attack.json", "team.msgpack", "adversary.msgpack"):
             if os.path.isfile(os.path.join(base, d, name)):
                 shutil.copy2(os.path.join(base, d, name), os.path.join(archive_base, d, name))
     for d in evals:
@@ -224,7 +226,7 @@ def reference_cells(base: str, archive_base: str, rows: list[str], ref: str, own
         if not os.path.isfile(here) and not (kept and os.path.isfile(kept)):
             for name in (row, *rename):
                 if not os.path.isfile(os.path.join(base, name, "summary.json")):
-                    raise SystemExit(f"--reference {ref}: {os.path.join(base, name)} is not a finished run (archived rows keep no parameters), so {row} cannot be evaluated against {ref}'s attackers")
+                    raise SystemExit(f"--reference {ref}: {os.path.join(base, name)} is not a finished run (rows archived before 2026-12-04 keep no parameters), so {row} cannot be evaluated against {ref}'s attackers")
             eval_s += _evaluate(base, row, [os.path.join(base, name) for name in rename], os.path.join(base, d))
         if os.path.isfile(here) and kept:  # measured here: archived beside the row, as _archive_row does
             os.makedirs(os.path.dirname(kept), exist_ok=True)
