@@ -89,6 +89,7 @@ def main(argv: list[str]) -> int:
             r = flip_rates(team, adv, eps, episodes, steps)
             cells = [f"{r[k].mean():.3f} ± {r[k].std():.3f}" for k in KINDS]
             print(f"| {os.path.basename(os.path.normpath(run))} | {adv} | {' | '.join(cells)} | {r['gap'].mean():.3f} |", flush=True)
+    print("\n± is the standard deviation over the team's seeds (population std, ddof=0); the gap: each seed's median, averaged over seeds.")
     return 0
 
 

@@ -23,7 +23,8 @@ For every learner (QMIX, VDN), 3 seeds each:
    with half the training episodes attacked), ATSA-r33-ctd (ATSA-r33 whose team also fits the TD
    loss on the clean view of its sequences, protocol.clean_td=1), ATSA-r33-ctd-cons (that plus the
    consistency term, protocol.consistency=1: a clean fit and an invariance term, as in TRADES),
-   ATSA-r33-ctd-cons01 (the consistency term at 0.1, ERNIE's lambda) and ATSA-r33-6M
+   ATSA-r33-ctd-cons01 (the consistency term at 0.1, jarob's default ERNIE lambda, reg.weight;
+   the ERNIE paper's text gives no value) and ATSA-r33-6M
    (ATSA-r33's recipe, the budget ramped over the first 1M env steps, trained for 6M env steps:
    ROW_STEPS gives a row its own budget in place of --robust-steps) and ATSA-r33-u12
    (ATSA-r33 with 12 gradient steps per rollout instead of 6: is the team's learner the ceiling
@@ -34,8 +35,9 @@ For every learner (QMIX, VDN), 3 seeds each:
 3. evaluates every row against none, rn, fgsm, pgd (10 steps) and the three learned attackers at
    eps 0.25, 500 episodes per cell (`python -m jarob.evaluate`, one call per row), merges the
    cells and writes the cross table over `--columns` (the paper's six by default; add pgd for
-   issue 4's) with mean +- std over seeds, AVG, bold best and the rank-sum test of ATSA against
-   every row into out/<alg>/table/;
+   issue 4's) with mean +- std over seeds (ddof 0), AVG (+- over seeds) and AVG in the paper's
+   form (+- over the columns), bold best and the rank-sum test of ATSA against every row into
+   out/<alg>/table/;
 and prints the issues' figures beside their targets and the wall time. Existing run directories
 are reused (a run directory with a summary.json is not retrained), so an interrupted benchmark
 resumes: a killed run continues from its last checkpoint, or starts again if it had none.
@@ -312,7 +314,7 @@ def main() -> int:
                 figures[f"{alg}_noadv_under_{adv}"], targets[f"{alg}_noadv_under_{adv}"] = win("NoAdv", adv), ("<", 0.10)
             key = f"{alg}_noadv_under_atla_minus_paad"
             figures[key], targets[key] = win("NoAdv", "atla") - win("NoAdv", "paad"), (">", 0.0)
-            detail[key] = f"NoAdv under atla {win('NoAdv', 'atla'):.3f}, under paad {win('NoAdv', 'paad'):.3f} (the paper: ATLA is the weaker attacker)"
+            detail[key] = f"NoAdv under atla {win('NoAdv', 'atla'):.3f}, under paad {win('NoAdv', 'paad'):.3f} (ATLA the weaker attacker: QMIX study Table I, 3m, 0.81 vs 0.00; ATSA Table 1 3s_3z, 8m, not 3m)"
         if "FGSM" in rows:
             best = min(win("FGSM", adv) for adv in ("paad", "atsa"))
             figures[f"{alg}_fgsm_team_learned_minus_fgsm"], targets[f"{alg}_fgsm_team_learned_minus_fgsm"] = best - win("FGSM", "fgsm"), ("<", -0.1)

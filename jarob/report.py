@@ -4,6 +4,8 @@ Rows are trained teams, columns adversaries; a table entry is mean +- std over t
 of the per-seed metric (win rate where the env has wins, else return), an AVG column averages
 the adversary columns per seed, the best mean of each column is bold (every row that ties), and a Wilcoxon rank-sum
 test compares the `compare` row's per-(seed, adversary) values with every other row's.
+Every std is numpy's default, the population std (ddof 0). AVG_paper is ATSA's Table 1 form of
+AVG: the mean of the row's column means +- their std over the columns (see `paper_avg`).
 """
 
 from __future__ import annotations
@@ -32,9 +34,32 @@ def _metric(cell: Cell, metric: str) -> float:
     return cell.win_rate if metric == "win_rate" else cell.ret
 
 
+# What a table's +- is, written under every markdown table and into table.json ("plus_minus").
+SEED_STD = "± is the standard deviation over the team's seeds (population std, ddof=0)"
+AVG_NOTE = "AVG is each seed's mean over the {n} columns ({cols}), then mean ± std over seeds like every other cell"
+PAPER_STD = (
+    "AVG (paper: ± over columns) is ATSA's Table 1 AVG: the mean over the {n} columns of the row's seed means, "
+    "± their standard deviation over those columns (population std, ddof=0; the paper's six columns include the clean NoAdv); "
+    "its mean is AVG's, only the ± differs"
+)
+
+
+def paper_avg(column_means: list[float]) -> dict:
+    """ATSA's AVG of one row: the mean and the population std (ddof 0) over the columns of the
+    row's column means (its seed means). ATSA Table 1's caption: "AVG represents the average
+    performance of the protagonist agent under six adversaries", the six columns NoAdv, RN, FGSM,
+    ATLA, PAAD, ATSA, the clean NoAdv included. Recomputed from the paper's row values (3 maps x 12
+    rows x VDN, QMIX): the mean over the six matches 71 of its 72 AVGs to rounding (over the five
+    without NoAdv: 4), ddof 0 matches 68 of the 72 +- (ddof 1: 8); in its Tables 2 (CAV reward) and
+    5 (MPE) the mean over the six and ddof 0 match all 24 and 10 rows (ddof 1: none)."""
+    m = np.asarray(column_means, dtype=float)
+    return {"mean": float(m.mean()), "std": float(m.std(ddof=0))}
+
+
 def cross_table(cells: list[Cell], teams: list[str], adversaries: list[str], metric: str, compare: str) -> dict:
     """The table as a dict: per row, per column (adversaries and AVG) the per-seed values, mean
-    and std; the best row of each column; rank-sum p-values of `compare` against each row."""
+    and std over seeds (ddof 0), and AVG_paper (`paper_avg` over the adversary columns); the best
+    row of each column; rank-sum p-values of `compare` against each row."""
     from scipy.stats import ranksums
 
     values: dict = defaultdict(lambda: defaultdict(dict))  # team -> adversary -> seed -> value
@@ -45,7 +70,8 @@ def cross_table(cells: list[Cell], teams: list[str], adversaries: list[str], met
         seeds = sorted(values[t][adversaries[0]])
         cols = {a: [values[t][a][s] for s in seeds] for a in adversaries}
         cols["AVG"] = [float(np.mean([values[t][a][s] for a in adversaries])) for s in seeds]
-        rows[t] = {a: {"values": v, "mean": float(np.mean(v)), "std": float(np.std(v))} for a, v in cols.items()}
+        rows[t] = {a: {"values": v, "mean": float(np.mean(v)), "std": float(np.std(v, ddof=0))} for a, v in cols.items()}
+        rows[t]["AVG_paper"] = paper_avg([rows[t][a]["mean"] for a in adversaries])
     columns = list(adversaries) + ["AVG"]
     top = {a: max(rows[t][a]["mean"] for t in teams) for a in columns}
     best = {a: [t for t in teams if np.isclose(rows[t][a]["mean"], top[a], rtol=0, atol=1e-9)] for a in columns}  # ties: all bold
@@ -55,18 +81,25 @@ def cross_table(cells: list[Cell], teams: list[str], adversaries: list[str], met
         if t != compare:
             stat, p = ranksums(pooled[compare], pooled[t])
             tests[t] = {"statistic": float(stat), "p_value": float(p) if np.isfinite(p) else 1.0}
-    return {"metric": metric, "columns": columns, "rows": rows, "best": best, "compare": compare, "ranksum": tests}
+    n, names = len(adversaries), ", ".join(adversaries)
+    plus_minus = {"cells": SEED_STD, "AVG": AVG_NOTE.format(n=n, cols=names), "AVG_paper": PAPER_STD.format(n=n)}
+    return {"metric": metric, "columns": columns, "rows": rows, "best": best, "compare": compare, "ranksum": tests, "plus_minus": plus_minus}
 
 
 def table_markdown(table: dict, title: str) -> str:
+    """The table in markdown: the columns, AVG and AVG (paper: ± over columns), bold where the
+    row's mean is the column's best (AVG_paper's mean is AVG's), then what each ± is."""
     cols, rows, best = table["columns"], table["rows"], table["best"]
-    lines = [f"### {title}", "", "| team | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    header = cols + ["AVG (paper: ± over columns)"]
+    lines = [f"### {title}", "", "| team | " + " | ".join(header) + " |", "|---" * (len(header) + 1) + "|"]
     for t, row in rows.items():
         entries = []
-        for a in cols:
-            s = f"{row[a]['mean']:.3f} ± {row[a]['std']:.3f}"
+        for a, key in [(a, a) for a in cols] + [("AVG", "AVG_paper")]:
+            s = f"{row[key]['mean']:.3f} ± {row[key]['std']:.3f}"
             entries.append(f"**{s}**" if t in best[a] else s)
         lines.append(f"| {t} | " + " | ".join(entries) + " |")
+    pm = table["plus_minus"]
+    lines += ["", f"{pm['cells']}. {pm['AVG']}.", f"{pm['AVG_paper']}."]
     if table["ranksum"]:
         lines += ["", f"Wilcoxon rank-sum test of **{table['compare']}** against each row (its values over seeds x adversaries):", ""]
         lines += ["| row | statistic | p-value |", "|---|---|---|"]
@@ -118,7 +151,7 @@ def sweep_plot(cells: list[Cell], teams: list[str], adversaries: list[str], metr
             (line,) = ax.plot(xs, mean, marker="o", label=f"{t} / {a}")
             ax.fill_between(xs, mean - std, mean + std, color=line.get_color(), alpha=0.15)
     ax.set_xlabel("eps")
-    ax.set_ylabel(metric)
+    ax.set_ylabel(f"{metric}, mean ± std over seeds (ddof 0)")
     ax.set_title(title)
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
