@@ -377,6 +377,9 @@ def load_eval_config(overrides: list[str] | tuple[str, ...] = ()) -> EvalConfig:
     for ov in overrides:
         if "=" not in ov:
             raise ConfigError(f"{ov}: expected key=value")
+        key, _, value = ov.partition("=")
+        if key == "adversaries" and ":" in value and "'" not in value and '"' not in value:
+            raise ConfigError(f"adversaries: quote a column with settings, e.g. adversaries=[none,'malicious:rate=0.05']; got {value}")
     cfg = build(EvalConfig, compose_dict("evaluate", list(overrides)), "")
     require(len(cfg.runs) > 0, "runs: give at least one run directory, e.g. runs=[runs/a,runs/b]")
     require(len(cfg.adversaries) > 0, "adversaries: give at least one, e.g. adversaries=[none,fgsm]")

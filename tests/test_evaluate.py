@@ -93,6 +93,9 @@ def test_cli_end_to_end_and_sweep(tiny_run, tmp_path):
         (lambda run, tmp: ["runs=[]"], "runs: give at least one"),
         (lambda run, tmp: [f"runs=[{run}]", "episodes=0"], "episodes: must be > 0"),
         (lambda run, tmp: [f"runs=[{run}]", "eps=-1"], "eps: must be >= 0"),
+        (lambda run, tmp: [f"runs=[{run}]", "adversaries=[none,malicious:rate=0.05]"], "adversaries: quote a column with settings"),
+        (lambda run, tmp: [f"runs=[{run}]", "adversaries=[none,'malicious:rate=2']"], "adversaries: 'malicious:rate=2': adv.rate: must lie in [0, 1]"),
+        (lambda run, tmp: [f"runs=[{run}]", "adversaries=[none,'malicious:speed=2']"], "adv.speed: unknown key"),
     ],
 )
 def test_cli_errors_are_one_line(tiny_run, tmp_path, capsys, make_args, message):
@@ -112,3 +115,16 @@ def test_cli_refuses_teams_of_different_envs(tiny_run, tmp_path, capsys):
     (other / "config.yaml").write_text(text)
     assert main([f"runs=[{tiny_run},{other}]", f"out={tmp_path / 'o'}", "progress=false"]) == 2
     assert "same env" in capsys.readouterr().err
+
+
+def test_action_adversary_column_with_settings(tiny_run, tmp_path):
+    """A column of the action channel, with its own settings: at rate 1 a QMIX team's worst-case
+    hijacked agent costs it the episodes it wins clean (or at least never helps)."""
+    out = tmp_path / "eval"
+    args = [f"runs=[{tiny_run}]", "adversaries=[none,'malicious:rate=1.0','malicious:rate=0.0,mode=random']", "episodes=8", f"out={out}", "progress=false"]
+    assert main(args) == 0
+    rows = list(csv.DictReader(open(out / "cells.csv")))
+    by = {(r["adversary"], r["seed"]): float(r["return"]) for r in rows}
+    assert {a for a, _ in by} == {"none", "malicious:rate=1.0", "malicious:rate=0.0,mode=random"}
+    for seed in {s for _, s in by}:
+        assert by[("malicious:rate=0.0,mode=random", seed)] == by[("none", seed)]  # rate 0 changes nothing
