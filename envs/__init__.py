@@ -61,18 +61,31 @@ _REGISTRY: dict[str, Callable[[str], MarlEnv]] = {
     "mpe_tag": _tag,
 }
 
-ENV_NAMES: tuple[str, ...] = tuple(_REGISTRY)
+ENV_NAMES: tuple[str, ...] = tuple(_REGISTRY)  # the built-in environments
 
 
 class UnknownEnvError(ValueError):
     pass
 
 
+def register(name: str, builder: Callable[..., MarlEnv]) -> None:
+    """Make `builder(name=name)` the environment `env=<name>` builds (a new environment's module
+    calls this when imported; configs/env/<name>.yaml makes it a command-line option)."""
+    if name in _REGISTRY and _REGISTRY[name] is not builder:
+        raise ValueError(f"env {name!r} is registered twice")
+    _REGISTRY[name] = builder
+
+
+def names() -> tuple[str, ...]:
+    """Every registered environment's name."""
+    return tuple(_REGISTRY)
+
+
 def make(name: str) -> MarlEnv:
     """Build the environment registered under `name`."""
     if name not in _REGISTRY:
-        raise UnknownEnvError(f"unknown env {name!r}; known: {', '.join(ENV_NAMES)}")
+        raise UnknownEnvError(f"unknown env {name!r}; known: {', '.join(names())}")
     return _REGISTRY[name](name=name)
 
 
-__all__ = ["ENV_NAMES", "EnvState", "MarlEnv", "PerturbationSpec", "TimeStep", "UnknownEnvError", "make"]
+__all__ = ["ENV_NAMES", "EnvState", "MarlEnv", "PerturbationSpec", "TimeStep", "UnknownEnvError", "make", "names", "register"]

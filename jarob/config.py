@@ -207,9 +207,9 @@ def require_choice(cfg, prefix: str, name: str, allowed) -> None:
 def validate(cfg: TrainConfig) -> TrainConfig:
     """Range checks that types alone do not catch; each method checks its own config and its
     settings against the run's (`validate(run)` of the alg, adv and reg dataclasses)."""
-    from jarob.envs import ENV_NAMES
+    from jarob.envs import names
 
-    require(cfg.env.name in ENV_NAMES, f"env: unknown {cfg.env.name!r}; allowed: {', '.join(ENV_NAMES)}")
+    require(cfg.env.name in names(), f"env: unknown {cfg.env.name!r}; allowed: {', '.join(names())}")
     require(cfg.env.eps is None or cfg.env.eps >= 0, f"env.eps: must be >= 0, got {cfg.env.eps}")
     require_positive(cfg, "", ("seeds", "total_steps", "eval_every", "eval_episodes", "final_eval_episodes", "checkpoint_every"))
     require(cfg.seed >= 0, f"seed: must be >= 0, got {cfg.seed}")
