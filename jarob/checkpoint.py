@@ -1,7 +1,9 @@
 """Orbax checkpoints of the whole training state (team, optimiser, replay buffer, envs, keys).
 
 Saves are synchronous and atomic (orbax writes to a temporary directory and renames it), so a
-run killed at any moment keeps every checkpoint that finished.
+run killed at any moment keeps every checkpoint that finished. A checkpoint damaged afterwards
+(truncated or emptied files, as after a full disk) fails to restore; `restore_newest_intact`
+then falls back to an older one.
 """
 
 from __future__ import annotations
@@ -12,13 +14,26 @@ import jax
 import orbax.checkpoint as ocp
 
 
+class NoIntactCheckpoint(Exception):
+    """No checkpoint restores; `damaged` lists (step, the exception its restore raised), newest first."""
+
+    def __init__(self, damaged: list[tuple[int, Exception]]):
+        super().__init__(damaged)
+        self.damaged = damaged
+
+
 class Checkpointer:
     def __init__(self, directory: str, max_to_keep: int = 2):
         options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True, enable_async_checkpointing=False)
         self._mngr = ocp.CheckpointManager(os.path.abspath(directory), options=options)
 
+    def steps(self) -> list[int]:
+        """The saved steps, newest first (a damaged step directory is listed too)."""
+        return sorted(self._mngr.all_steps(), reverse=True)
+
     def latest_step(self) -> int | None:
-        return self._mngr.latest_step()
+        steps = self.steps()
+        return steps[0] if steps else None
 
     def save(self, step: int, state, meta: dict) -> None:
         args = ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta))
@@ -31,6 +46,27 @@ class Checkpointer:
         args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore())
         restored = self._mngr.restore(step, args=args)
         return restored.state, restored.meta
+
+    def restore_newest_intact(self, like):
+        """(step, state, meta, damaged) of the newest checkpoint that restores, where `damaged`
+        lists (step, exception) of the newer ones whose restore raised; NoIntactCheckpoint if none
+        restores. Running out of memory is not damage and propagates."""
+        damaged = []
+        for step in self.steps():
+            try:
+                state, meta = self.restore(step, like)
+            except MemoryError:
+                raise
+            except Exception as exc:  # orbax and tensorstore raise many types for damaged files
+                if "RESOURCE_EXHAUSTED" in str(exc):
+                    raise
+                damaged.append((step, exc))
+            else:
+                return step, state, meta, damaged
+        raise NoIntactCheckpoint(damaged)
+
+    def delete(self, step: int) -> None:
+        self._mngr.delete(step)
 
     def close(self) -> None:
         self._mngr.close()
