@@ -3,10 +3,11 @@
 Trains `seeds` seeds in one jitted, vmapped program, run in chunks from this thin driver:
 between chunks it logs (progress bar, metrics.csv, TensorBoard), evaluates greedily and
 checkpoints. `resume=true` continues `run_dir` from its last checkpoint (from step 0 if it was
-killed before its first) and ends bit-identical to an uninterrupted run. A run directory holds
-config.yaml, metrics.csv, checkpoints/ and, at the end, summary.json. A run that stops early
-(Ctrl-C, out of memory, a crash) says so in one line on stderr, with how to resume, and keeps its
-checkpoints (error.log holds a crash's traceback; JAROB_DEBUG=1 raises it instead).
+killed before its first) and ends bit-identical to an uninterrupted run; from the newest intact
+checkpoint when the latest is damaged. A run directory holds config.yaml, metrics.csv,
+checkpoints/ and, at the end, summary.json. A run that stops early (Ctrl-C, out of memory, a
+crash) says so in one line on stderr, with how to resume, and keeps its checkpoints (error.log
+holds a crash's traceback; JAROB_DEBUG=1 raises it instead).
 """
 
 from __future__ import annotations
@@ -123,18 +124,19 @@ def _save_yaml(cfg, path: str) -> None:
     OmegaConf.save(OmegaConf.create(to_dict(cfg)), path)
 
 
-def run(cfg, run_dir: str, victim: str | None = None, progress: Progress | None = None) -> dict:
+def run(cfg, run_dir: str, victim: str | None = None, progress: Progress | None = None, prog: str = "jarob.train") -> dict:
     """Train, log, checkpoint and evaluate; returns the summary written to summary.json.
 
     With `victim` (a run directory; `python -m jarob.attack`) the team is that run's frozen
     greedy team, seed i of this run attacking its seed i, and only the adversary learns.
-    `progress` is kept up to date."""
+    `progress` is kept up to date; a resume whose checkpoints are all damaged raises RunError
+    before anything is written."""
     import jax
     import jax.numpy as jnp
     import numpy as np
     from tqdm import tqdm
 
-    from jarob.checkpoint import ADVERSARY_FILE, TEAM_FILE, Checkpointer, load_params, save_params
+    from jarob.checkpoint import ADVERSARY_FILE, TEAM_FILE, Checkpointer, NoIntactCheckpoint, load_params, save_params
     from jarob.devices import seed_sharding
     from jarob.metrics_log import MetricsLog
     from jarob.trainer import Trainer, seed_keys
@@ -172,7 +174,18 @@ def run(cfg, run_dir: str, victim: str | None = None, progress: Progress | None 
 
     first_chunk, wall_before, solved = 0, 0.0, None
     if cfg.resume and not restart:
-        state, meta = ckpt.restore(ckpt.latest_step(), state)
+        try:
+            step, state, meta, damaged = ckpt.restore_newest_intact(state)
+        except NoIntactCheckpoint as exc:
+            if progress.interrupted:  # what a Ctrl-C broke is not damage
+                raise KeyboardInterrupt from None
+            reasons = "; ".join(f"chunk {s}: {_damage(e)}" for s, e in exc.damaged)
+            raise RunError(f"resume: no checkpoint in {os.path.join(run_dir, 'checkpoints')!r} is intact ({reasons}); nothing was changed") from None
+        if progress.interrupted:
+            raise KeyboardInterrupt
+        for s, e in damaged:  # deleted, so that the resumed run can save that step again
+            print(f"{prog}: checkpoint at chunk {s} is damaged ({_damage(e)}); resuming from chunk {step} and deleting it", file=sys.stderr)
+            ckpt.delete(s)
         first_chunk, wall_before, solved = meta["chunks_done"], meta["wall_s"], meta["solved"]
         progress.checkpoint = steps_after(first_chunk)
     progress.env_steps = steps_after(first_chunk)
@@ -278,6 +291,13 @@ def describe(exc: BaseException, limit: int = 240) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def _damage(exc: BaseException) -> str:
+    """Why a checkpoint did not restore: its innermost cause (tensorstore's message, not orbax's)."""
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    return describe(exc)
+
+
 def out_of_memory(exc: BaseException) -> bool:
     """Whether `exc` is the host (MemoryError) or XLA (RESOURCE_EXHAUSTED) running out of memory."""
     if isinstance(exc, MemoryError):
@@ -352,9 +372,9 @@ def _noting_interrupts(progress: Progress):
 def launch(cfg, prog: str, victim: str | None = None, args=()) -> int:
     """Prepare the run directory, run, print the one-line result; shared by jarob.train and
     jarob.attack (`args`: the command line, for the resume hint). Exit codes: 0 done; 2 bad run
-    directory (nothing written); 1 the run failed (out of memory, a crash; its traceback appended
-    to error.log); 130 interrupted (Ctrl-C). A run stopped before its first checkpoint removes the
-    run directory it created. JAROB_DEBUG=1 raises instead."""
+    directory or no intact checkpoint to resume (nothing written); 1 the run failed (out of memory,
+    a crash; its traceback appended to error.log); 130 interrupted (Ctrl-C). A run stopped before
+    its first checkpoint removes the run directory it created. JAROB_DEBUG=1 raises instead."""
     from jarob.checkpoint import has_checkpoint
 
     try:
@@ -369,7 +389,10 @@ def launch(cfg, prog: str, victim: str | None = None, args=()) -> int:
             os.makedirs(run_dir, exist_ok=True)
             if not cfg.resume:
                 _save_yaml(cfg, os.path.join(run_dir, "config.yaml"))
-            summary = run(cfg, run_dir, victim, progress)
+            summary = run(cfg, run_dir, victim, progress, prog)
+    except RunError as exc:  # a resume with no intact checkpoint
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
     except BaseException as exc:
         kept = has_checkpoint(os.path.join(run_dir, "checkpoints"))
         removed = created and not kept  # no half-written run dir

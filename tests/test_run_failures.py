@@ -1,9 +1,10 @@
 """Runs that stop at run time (Ctrl-C, out of memory, a crash) end with one line, a non-zero exit
-and their checkpoints kept."""
+and their checkpoints kept; a resume whose latest checkpoint is damaged falls back to an older one."""
 
 import csv
 import json
 import os
+import shutil
 import signal
 
 import jax
@@ -11,7 +12,7 @@ import pytest
 
 import jarob.metrics_log
 import jarob.trainer
-from jarob.checkpoint import Checkpointer
+from jarob.checkpoint import Checkpointer, has_checkpoint
 from jarob.config import load_config
 from jarob.train import launch, main
 
@@ -55,6 +56,11 @@ def _fail_on_start(monkeypatch, exc):
         raise exc
 
     monkeypatch.setattr(jarob.trainer, "Trainer", failing_trainer)
+
+
+def _files(directory):
+    """Every file under `directory` with its bytes."""
+    return {os.path.join(r, f): open(os.path.join(r, f), "rb").read() for r, _, fs in os.walk(directory) for f in fs}
 
 
 def test_ctrl_c_keeps_checkpoint_and_resumes(tiny_run, tmp_path, monkeypatch, capsys):
@@ -164,3 +170,65 @@ def test_debug_raises(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="simulator crashed"):
         main(TINY + [f"run_dir={run_dir}"])
     assert not run_dir.exists()
+
+
+# -- damaged checkpoints ---------------------------------------------------------------------
+
+
+def _truncate_largest(step_dir):
+    files = [os.path.join(r, f) for r, _, fs in os.walk(step_dir) for f in fs]
+    largest = max(files, key=os.path.getsize)  # an array chunk of the replay buffer
+    with open(largest, "r+b") as f:
+        f.truncate(os.path.getsize(largest) // 2)
+
+
+def _empty_meta(step_dir):
+    open(os.path.join(step_dir, "meta", "metadata"), "w").close()  # the meta JSON
+
+
+def _empty_dir(step_dir):
+    shutil.rmtree(step_dir)
+    os.mkdir(step_dir)
+
+
+@pytest.mark.parametrize("damage", [_truncate_largest, _empty_meta, _empty_dir])
+def test_restore_falls_back_past_damage(damage, tiny_run, tmp_path):
+    ckpt_dir = tmp_path / "checkpoints"
+    shutil.copytree(tiny_run / "checkpoints", ckpt_dir)
+    damage(str(ckpt_dir / "4"))
+    assert has_checkpoint(str(ckpt_dir))
+    ckpt = Checkpointer(str(ckpt_dir))
+    assert ckpt.latest_step() == 4 and ckpt.steps() == [4, 3]
+    cfg = load_config(TINY)
+    like = jax.eval_shape(jax.vmap(jarob.trainer.Trainer(cfg).init), jarob.trainer.seed_keys(cfg.seed, cfg.seeds))
+    step, _, meta, damaged = ckpt.restore_newest_intact(like)
+    assert (step, meta["chunks_done"]) == (3, 3)
+    assert [s for s, _ in damaged] == [4]
+
+
+def test_resume_past_damaged_checkpoint(tiny_run, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    shutil.copytree(tiny_run, run_dir)
+    _truncate_largest(str(run_dir / "checkpoints" / "4"))
+    (run_dir / "summary.json").unlink()
+    assert main(TINY + [f"run_dir={run_dir}", "resume=true"]) == 0
+    out = capsys.readouterr()
+    assert out.err.startswith("jarob.train: checkpoint at chunk 4 is damaged ("), out.err
+    assert "TensorStore details" not in out.err  # tensorstore's own reason, not orbax's wrapper
+    assert out.err.endswith("); resuming from chunk 3 and deleting it\n") and out.err.count("\n") == 1, out.err
+    assert _final(run_dir) == _final(tiny_run)
+    assert _rows(run_dir) == _rows(tiny_run)  # chunk 3's rows written once, by the resumed run
+    assert Checkpointer(str(run_dir / "checkpoints")).steps() == [4, 3]
+
+
+def test_resume_with_every_checkpoint_damaged(tiny_run, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    shutil.copytree(tiny_run, run_dir)
+    for step in ("3", "4"):
+        _empty_meta(str(run_dir / "checkpoints" / step))
+    before = _files(run_dir)
+    assert main(TINY + [f"run_dir={run_dir}", "resume=true"]) == 2
+    line = _one_line(capsys)
+    assert line.startswith(f"jarob.train: error: resume: no checkpoint in '{run_dir / 'checkpoints'}' is intact (chunk 4: JSONDecodeError: Expecting value"), line
+    assert "; chunk 3: JSONDecodeError" in line and line.endswith("); nothing was changed")
+    assert _files(run_dir) == before
