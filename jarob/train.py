@@ -179,12 +179,12 @@ def run(cfg, run_dir: str, victim: str | None = None, progress: Progress | None 
         except NoIntactCheckpoint as exc:
             if progress.interrupted:  # what a Ctrl-C broke is not damage
                 raise KeyboardInterrupt from None
-            reasons = "; ".join(f"chunk {s}: {_damage(e)}" for s, e in exc.damaged)
+            reasons = "; ".join(f"chunk {s}: {why}" for s, why in exc.damaged)
             raise RunError(f"resume: no checkpoint in {os.path.join(run_dir, 'checkpoints')!r} is intact ({reasons}); nothing was changed") from None
         if progress.interrupted:
             raise KeyboardInterrupt
-        for s, e in damaged:  # deleted, so that the resumed run can save that step again
-            print(f"{prog}: checkpoint at chunk {s} is damaged ({_damage(e)}); resuming from chunk {step} and deleting it", file=sys.stderr)
+        for s, why in damaged:  # deleted, so that the resumed run can save that step again
+            print(f"{prog}: checkpoint at chunk {s} is damaged ({why}); resuming from chunk {step} and deleting it", file=sys.stderr)
             ckpt.delete(s)
         first_chunk, wall_before, solved = meta["chunks_done"], meta["wall_s"], meta["solved"]
         progress.checkpoint = steps_after(first_chunk)
@@ -289,13 +289,6 @@ def describe(exc: BaseException, limit: int = 240) -> str:
     first = str(exc).strip().partition("\n")[0]
     text = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _damage(exc: BaseException) -> str:
-    """Why a checkpoint did not restore: its innermost cause (tensorstore's message, not orbax's)."""
-    while exc.__cause__ is not None:
-        exc = exc.__cause__
-    return describe(exc)
 
 
 def out_of_memory(exc: BaseException) -> bool:
