@@ -166,6 +166,7 @@ def test_attack_prefix_and_advice(tmp_path, monkeypatch, capsys):
     assert launch(load_config(args), "jarob.attack", victim=str(tmp_path / "victim"), args=["victim=v"] + args) == 1
     line = _one_line(capsys)
     assert line.startswith("jarob.attack: error: out of memory while starting (JaxRuntimeError: RESOURCE_EXHAUSTED: Out of memory); alg.num_envs, alg.batch_size, alg.buffer_size and seeds come from the victim's run;"), line
+    os.remove(line.rpartition("traceback in ")[2])
 
 
 def test_debug_raises(tmp_path, monkeypatch):
