@@ -69,7 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, EvaluationError) as exc:
         print(f"jarob.attack: error: {str(exc).replace('runs: ', 'victim: ', 1)}", file=sys.stderr)
         return 2
-    return launch(cfg, "jarob.attack", victim)
+    except KeyboardInterrupt:  # while importing the environments or reading the victim
+        print("jarob.attack: interrupted while starting; nothing was written", file=sys.stderr)
+        return 130
+    return launch(cfg, "jarob.attack", victim, args=args)
 
 
 if __name__ == "__main__":

@@ -3,19 +3,28 @@
 Trains `seeds` seeds in one jitted, vmapped program, run in chunks from this thin driver:
 between chunks it logs (progress bar, metrics.csv, TensorBoard), evaluates greedily and
 checkpoints. `resume=true` continues `run_dir` from its last checkpoint (from step 0 if it was
-killed before its first) and ends bit-identical to an uninterrupted run. A run directory holds
-config.yaml, metrics.csv, checkpoints/ and, at the end, summary.json.
+killed before its first) and ends bit-identical to an uninterrupted run; from the newest intact
+checkpoint when the latest is damaged. A run directory holds config.yaml, metrics.csv,
+checkpoints/ and, at the end, summary.json. A run that stops early (Ctrl-C, out of memory, a
+crash) says so in one line on stderr, with how to resume, and keeps its checkpoints (error.log
+holds a crash's traceback; JAROB_DEBUG=1 raises it instead).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import resource
+import shlex
 import shutil
+import signal
 import sys
+import tempfile
+import threading
 import time
+import traceback
 
 USAGE = __doc__.strip().splitlines()[0]
 
@@ -44,6 +53,26 @@ ATTACK_FILE = "attack.json"  # an attack run's victim
 
 class RunError(Exception):
     """A problem with the run directory; the message is one line."""
+
+
+@dataclasses.dataclass
+class Progress:
+    """How far a run got, kept up to date by `run` for the line `launch` prints when it stops."""
+
+    chunk: int | None = None  # the chunk being run; None before the first
+    env_steps: int = 0  # env steps done, per seed
+    checkpoint: int | None = None  # env steps per seed at the newest checkpoint written or restored
+    evaluating: bool = False  # in the final evaluation, after the last chunk
+    interrupted: bool = False  # Ctrl-C was pressed (set by `launch`'s SIGINT handler)
+    saving: bool = False  # writing a checkpoint: a first Ctrl-C waits for it to finish
+
+    def where(self) -> str:
+        """Where the run is, for a message: 'at env step N (chunk c)' and the like."""
+        if self.evaluating:
+            return f"in the final evaluation (env step {self.env_steps})"
+        if self.chunk is None:
+            return "while starting"
+        return f"at env step {self.env_steps} (chunk {self.chunk})"
 
 
 def _flatten(d: dict, prefix: str = "") -> dict:
@@ -95,22 +124,25 @@ def _save_yaml(cfg, path: str) -> None:
     OmegaConf.save(OmegaConf.create(to_dict(cfg)), path)
 
 
-def run(cfg, run_dir: str, victim: str | None = None) -> dict:
+def run(cfg, run_dir: str, victim: str | None = None, progress: Progress | None = None, prog: str = "jarob.train") -> dict:
     """Train, log, checkpoint and evaluate; returns the summary written to summary.json.
 
     With `victim` (a run directory; `python -m jarob.attack`) the team is that run's frozen
-    greedy team, seed i of this run attacking its seed i, and only the adversary learns."""
+    greedy team, seed i of this run attacking its seed i, and only the adversary learns.
+    `progress` is kept up to date; a resume whose checkpoints are all damaged raises RunError
+    before anything is written."""
     import jax
     import jax.numpy as jnp
     import numpy as np
     from tqdm import tqdm
 
-    from jarob.checkpoint import ADVERSARY_FILE, TEAM_FILE, Checkpointer, load_params, save_params
+    from jarob.checkpoint import ADVERSARY_FILE, TEAM_FILE, Checkpointer, NoIntactCheckpoint, load_params, save_params
     from jarob.devices import seed_sharding
     from jarob.metrics_log import MetricsLog
     from jarob.trainer import Trainer, seed_keys
 
     t_start = time.time()
+    progress = Progress() if progress is None else progress
     ckpt = Checkpointer(os.path.join(run_dir, "checkpoints"))
     restart = cfg.resume and ckpt.latest_step() is None  # killed before its first checkpoint: from step 0
     if victim is not None and (not cfg.resume or restart):
@@ -119,6 +151,9 @@ def run(cfg, run_dir: str, victim: str | None = None) -> dict:
     trainer = Trainer(cfg, train_team=victim is None)
     schedule = trainer.chunk_schedule()
     steps_per_iter = cfg.steps_per_iteration
+
+    def steps_after(chunks: int) -> int:  # env steps per seed when `chunks` chunks are done
+        return sum(n for _, n in schedule[:chunks]) * steps_per_iter
 
     # Seeds are sharded over devices (one CPU device per seed where possible): every array with a
     # leading seed axis, inputs and outputs alike, carries this sharding.
@@ -137,14 +172,28 @@ def run(cfg, run_dir: str, victim: str | None = None) -> dict:
     compile_s = time.time() - t0
     state = init_c(keys, *init_args)
 
+    first_chunk, wall_before, solved = 0, 0.0, None
+    if cfg.resume and not restart:
+        try:
+            step, state, meta, damaged = ckpt.restore_newest_intact(state)
+        except NoIntactCheckpoint as exc:
+            if progress.interrupted:  # what a Ctrl-C broke is not damage
+                raise KeyboardInterrupt from None
+            reasons = "; ".join(f"chunk {s}: {why}" for s, why in exc.damaged)
+            raise RunError(f"resume: no checkpoint in {os.path.join(run_dir, 'checkpoints')!r} is intact ({reasons}); nothing was changed") from None
+        if progress.interrupted:
+            raise KeyboardInterrupt
+        for s, why in damaged:  # deleted, so that the resumed run can save that step again
+            print(f"{prog}: checkpoint at chunk {s} is damaged ({why}); resuming from chunk {step} and deleting it", file=sys.stderr)
+            ckpt.delete(s)
+        first_chunk, wall_before, solved = meta["chunks_done"], meta["wall_s"], meta["solved"]
+        progress.checkpoint = steps_after(first_chunk)
+    progress.env_steps = steps_after(first_chunk)
+
     if restart:  # the killed run's TensorBoard events describe steps that will be run again
         shutil.rmtree(os.path.join(run_dir, "tensorboard"), ignore_errors=True)
     log = MetricsLog(run_dir, _METRIC_COLUMNS, cfg.tensorboard)
-    first_chunk, wall_before, solved = 0, 0.0, None
     if cfg.resume:
-        if not restart:
-            state, meta = ckpt.restore(ckpt.latest_step(), state)
-            first_chunk, wall_before, solved = meta["chunks_done"], meta["wall_s"], meta["solved"]
         log.truncate_after(first_chunk - 1)  # drop rows logged after the checkpoint (all of them on a restart)
 
     t0 = time.time()
@@ -152,36 +201,46 @@ def run(cfg, run_dir: str, victim: str | None = None) -> dict:
     compile_s += time.time() - t0
 
     ckpt_every_chunks = max(1, round(cfg.checkpoint_every / (steps_per_iter * cfg.iterations_per_chunk)))
-    done_steps = sum(n for _, n in schedule[:first_chunk]) * steps_per_iter
+    done_steps = steps_after(first_chunk)
     train_s = 0.0
     bar = tqdm(total=cfg.total_iterations * steps_per_iter, initial=done_steps, unit="step", disable=not cfg.progress, dynamic_ncols=True, file=sys.stderr)
-    for c in range(first_chunk, len(schedule)):
-        t0 = time.time()
-        first_iteration, num_iterations = schedule[c]
-        state, m = chunk_c(state, jnp.int32(first_iteration), jnp.int32(num_iterations))
-        m = jax.tree.map(np.asarray, jax.block_until_ready(m))
-        dt = time.time() - t0
-        train_s += dt
-        n_steps = num_iterations * steps_per_iter
-        wall = wall_before + time.time() - t_start
-        sps = n_steps * cfg.seeds / dt
-        rows = []
-        for s in range(cfg.seeds):
-            row = {f.name: float(getattr(m, f.name)[s]) for f in dataclasses.fields(m)}
-            row.update(chunk=c, seed=s, env_steps=int(m.env_steps[s]), wall_s=round(wall, 3), sps=round(sps, 1))
-            rows.append(row)
-        log.write(rows, int(m.env_steps[0]))
-        win_rate = float(np.mean(m.eval_win_rate))
-        if solved is None and victim is None and trainer.env.has_win and win_rate >= cfg.solve_win_rate:
-            solved = {"chunk": c, "env_steps": int(m.env_steps[0]), "wall_s": round(wall, 2), "eval_win_rate": win_rate}
-        bar.update(n_steps)
-        bar.set_postfix(sps=f"{sps:,.0f}", win_rate=f"{win_rate:.2f}", ret=f"{float(np.mean(m.eval_return)):.2f}")
-        last = c == len(schedule) - 1
-        if last or (c + 1) % ckpt_every_chunks == 0:
-            ckpt.save(c + 1, state, {"chunks_done": c + 1, "wall_s": wall, "solved": solved})
-    bar.close()
-    log.close()
-    ckpt.close()
+    try:
+        for c in range(first_chunk, len(schedule)):
+            progress.chunk = c
+            t0 = time.time()
+            first_iteration, num_iterations = schedule[c]
+            state, m = chunk_c(state, jnp.int32(first_iteration), jnp.int32(num_iterations))
+            m = jax.tree.map(np.asarray, jax.block_until_ready(m))
+            progress.env_steps = int(m.env_steps[0])
+            dt = time.time() - t0
+            train_s += dt
+            n_steps = num_iterations * steps_per_iter
+            wall = wall_before + time.time() - t_start
+            sps = n_steps * cfg.seeds / dt
+            rows = []
+            for s in range(cfg.seeds):
+                row = {f.name: float(getattr(m, f.name)[s]) for f in dataclasses.fields(m)}
+                row.update(chunk=c, seed=s, env_steps=int(m.env_steps[s]), wall_s=round(wall, 3), sps=round(sps, 1))
+                rows.append(row)
+            log.write(rows, int(m.env_steps[0]))
+            win_rate = float(np.mean(m.eval_win_rate))
+            if solved is None and victim is None and trainer.env.has_win and win_rate >= cfg.solve_win_rate:
+                solved = {"chunk": c, "env_steps": int(m.env_steps[0]), "wall_s": round(wall, 2), "eval_win_rate": win_rate}
+            bar.update(n_steps)
+            bar.set_postfix(sps=f"{sps:,.0f}", win_rate=f"{win_rate:.2f}", ret=f"{float(np.mean(m.eval_return)):.2f}")
+            last = c == len(schedule) - 1
+            if last or (c + 1) % ckpt_every_chunks == 0:
+                progress.saving = True
+                ckpt.save(c + 1, state, {"chunks_done": c + 1, "wall_s": wall, "solved": solved})
+                progress.saving = False
+                progress.checkpoint = progress.env_steps
+            if progress.interrupted:  # Ctrl-C during the save, or one whose KeyboardInterrupt a library swallowed
+                raise KeyboardInterrupt
+    finally:  # a run stopped mid-way ends its progress bar's line before launch's message
+        bar.close()
+        log.close()
+        ckpt.close()
+    progress.evaluating = True
 
     t0 = time.time()
     eval_c = final_eval.lower(state, cfg.final_eval_episodes).compile()
@@ -225,9 +284,90 @@ def run(cfg, run_dir: str, victim: str | None = None) -> dict:
     return summary
 
 
-def launch(cfg, prog: str, victim: str | None = None) -> int:
+def describe(exc: BaseException, limit: int = 240) -> str:
+    """`Type: first line of its message`, cut to `limit` characters."""
+    first = str(exc).strip().partition("\n")[0]
+    text = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def out_of_memory(exc: BaseException) -> bool:
+    """Whether `exc` is the host (MemoryError) or XLA (RESOURCE_EXHAUSTED) running out of memory."""
+    if isinstance(exc, MemoryError):
+        return True
+    xla = any(t.__name__ in ("JaxRuntimeError", "XlaRuntimeError") for t in type(exc).__mro__)
+    return xla and ("RESOURCE_EXHAUSTED" in str(exc) or "Out of memory" in str(exc))
+
+
+def _resume_command(prog: str, args, run_dir: str) -> str:
+    kept = [a for a in args if a.partition("=")[0].lstrip("+~") not in ("run_dir", "resume")]
+    return " ".join(["python -m", prog, *map(shlex.quote, kept), shlex.quote(f"run_dir={run_dir}"), "resume=true"])
+
+
+def _write_traceback(run_dir: str | None, where: str) -> str:
+    """Append the traceback being handled to run_dir/error.log (a new temporary file when
+    `run_dir` is None); returns the file's path."""
+    if run_dir is None:
+        fd, path = tempfile.mkstemp(prefix="jarob-error-", suffix=".log")
+        os.close(fd)
+    else:
+        path = os.path.join(run_dir, "error.log")
+    with open(path, "a") as f:
+        f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')}: the run stopped {where}\n{traceback.format_exc()}\n")
+    return path
+
+
+def _stop_message(exc: BaseException, prog: str, args, victim, run_dir: str, kept: bool, removed: bool, progress: Progress) -> tuple[str, int]:
+    """The one line (and exit code) for a run stopped by `exc`; a crash's traceback goes to a file."""
+    where = progress.where()
+    if kept:
+        at = f" (env step {progress.checkpoint})" if progress.checkpoint is not None else ""
+        tail = f"the last checkpoint{at} is kept: resume with {_resume_command(prog, args, run_dir)}"
+    elif removed:
+        tail = f"there was no checkpoint yet, so {run_dir} is removed"
+    else:
+        tail = f"there was no checkpoint yet: {_resume_command(prog, args, run_dir)} starts it again"
+    if isinstance(exc, KeyboardInterrupt) or progress.interrupted:  # whatever Ctrl-C broke on its way
+        return f"{prog}: interrupted {where}; {tail}", 130
+    log = _write_traceback(None if removed else run_dir, where)
+    if out_of_memory(exc):
+        if victim is None:
+            smaller = "a new run with smaller alg.num_envs, alg.batch_size, alg.buffer_size or seeds needs less"
+        else:
+            smaller = "alg.num_envs, alg.batch_size, alg.buffer_size and seeds come from the victim's run"
+        return f"{prog}: error: out of memory {where} ({describe(exc)}); {smaller}; {tail}; traceback in {log}", 1
+    return f"{prog}: error: the run failed {where}: {describe(exc)}; {tail}; traceback in {log}", 1
+
+
+@contextlib.contextmanager
+def _noting_interrupts(progress: Progress):
+    """Ctrl-C sets `progress.interrupted` and raises KeyboardInterrupt, except that a first Ctrl-C
+    lets a checkpoint being written finish (`run` stops after it): orbax interrupted mid-save leaves
+    a thread that fails noisily at exit. A KeyboardInterrupt may land where it is swallowed (JAX's
+    garbage-collection callback) or turned into another error; the flag still stops the run (at the
+    end of its chunk) and reports it as interrupted."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield  # SIGINT ignored (a background job) or handled by the caller: left alone
+        return
+
+    def handler(signum, frame):
+        again, progress.interrupted = progress.interrupted, True
+        if again or not progress.saving:
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def launch(cfg, prog: str, victim: str | None = None, args=()) -> int:
     """Prepare the run directory, run, print the one-line result; shared by jarob.train and
-    jarob.attack. Exit codes: 0 done, 2 bad run directory (nothing written)."""
+    jarob.attack (`args`: the command line, for the resume hint). Exit codes: 0 done; 2 bad run
+    directory or no intact checkpoint to resume (nothing written); 1 the run failed (out of memory,
+    a crash; its traceback appended to error.log); 130 interrupted (Ctrl-C). A run stopped before
+    its first checkpoint removes the run directory it created. JAROB_DEBUG=1 raises instead."""
     from jarob.checkpoint import has_checkpoint
 
     try:
@@ -236,15 +376,28 @@ def launch(cfg, prog: str, victim: str | None = None) -> int:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
     created = not os.path.exists(run_dir)
-    os.makedirs(run_dir, exist_ok=True)
-    if not cfg.resume:
-        _save_yaml(cfg, os.path.join(run_dir, "config.yaml"))
+    progress = Progress()
     try:
-        summary = run(cfg, run_dir, victim)
-    except BaseException:
-        if created and not has_checkpoint(os.path.join(run_dir, "checkpoints")):  # no half-written run dir
+        with _noting_interrupts(progress):
+            os.makedirs(run_dir, exist_ok=True)
+            if not cfg.resume:
+                _save_yaml(cfg, os.path.join(run_dir, "config.yaml"))
+            summary = run(cfg, run_dir, victim, progress, prog)
+    except RunError as exc:  # a resume with no intact checkpoint
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+    except BaseException as exc:
+        kept = has_checkpoint(os.path.join(run_dir, "checkpoints"))
+        removed = created and not kept  # no half-written run dir
+        if os.environ.get("JAROB_DEBUG") == "1" or not isinstance(exc, (Exception, KeyboardInterrupt)):
+            if removed:
+                shutil.rmtree(run_dir, ignore_errors=True)
+            raise
+        line, code = _stop_message(exc, prog, args, victim, run_dir, kept, removed, progress)
+        if removed:
             shutil.rmtree(run_dir, ignore_errors=True)
-        raise
+        print(line, file=sys.stderr)
+        return code
     wr = summary["final"]["win_rate"]
     what = "greedy win rate" if victim is None else f"victim's win rate under {cfg.adv.name}"
     print(
@@ -268,7 +421,10 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"jarob.train: error: {exc}", file=sys.stderr)
         return 2
-    return launch(cfg, "jarob.train")
+    except KeyboardInterrupt:  # while importing the environments
+        print("jarob.train: interrupted while starting; nothing was written", file=sys.stderr)
+        return 130
+    return launch(cfg, "jarob.train", args=args)
 
 
 if __name__ == "__main__":
