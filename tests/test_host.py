@@ -132,3 +132,38 @@ def test_bad_inputs_are_one_line_errors():
         with pytest.raises(HostEnvError, match=r"^host env endless: an episode ran 4 steps without done \(max_steps=3\)$"):
             evaluate_host([Endless()], TEAM, PARAMS, jax.random.PRNGKey(0), 2, mode=mode)
 
+
+def test_jarob_evaluate_plays_a_host_env_through_the_driver(tmp_path, monkeypatch):
+    """`python -m jarob.evaluate` on a team whose env is a host env (registered here): 3 simulator
+    instances, and the cells of the cross evaluator on the native env (a QMIX team, 2 seeds)."""
+    import csv
+
+    from omegaconf import OmegaConf
+
+    from jarob import envs, learners
+    from jarob.checkpoint import TEAM_FILE, save_params
+    from jarob.config import load_config, to_dict
+    from jarob.evaluate import main
+    from jarob.evaluation import CrossEvaluator, load_team
+
+    made = []
+    monkeypatch.setitem(envs._REGISTRY, "guess_host", lambda name: made.append(JaxEnvOnHost(EXACT, name=name)) or made[-1])
+    monkeypatch.setattr(envs, "ENV_NAMES", envs.ENV_NAMES + ("guess_host",))
+    cfg = load_config(["alg=qmix", "alg.hidden_dim=8", "alg.mixer_embed_dim=4", "alg.hypernet_hidden=8", "seeds=2"])
+    saved = to_dict(cfg)
+    saved["env"]["name"] = "guess_host"
+    run = tmp_path / "run"
+    run.mkdir()
+    OmegaConf.save(OmegaConf.create(saved), run / "config.yaml")
+    learner = learners.make(cfg.alg, EXACT)
+    save_params(str(run), TEAM_FILE, jax.vmap(lambda k: learner.team(learner.init(k)))(jax.random.split(jax.random.PRNGKey(1), 2)))
+
+    out = tmp_path / "eval"
+    args = [f"runs=[{run}]", "adversaries=[none,'malicious:rate=0.3']", "episodes=8", "host_envs=3", f"out={out}", "progress=false"]
+    assert main(args) == 0 and len(made) == 3
+    got = [(r["adversary"], int(r["seed"]), float(r["win_rate"]), float(r["return"]), float(r["length"])) for r in csv.DictReader(open(out / "cells.csv"))]
+
+    team, native = load_team(str(run)), CrossEvaluator(EXACT, 8, seed=0)
+    malicious = adversaries.make(adv_config("malicious", {"rate": 0.3}), EXACT)
+    cells = native.run_group([team], "none", None, 0.1) + native.run_group([team], "malicious:rate=0.3", malicious, 0.1)
+    assert got == [(c.adversary, c.seed, c.win_rate, c.ret, c.length) for c in cells]
