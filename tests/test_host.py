@@ -133,10 +133,23 @@ def test_bad_inputs_are_one_line_errors():
             evaluate_host([Endless()], TEAM, PARAMS, jax.random.PRNGKey(0), 2, mode=mode)
 
 
-def test_jarob_evaluate_plays_a_host_env_through_the_driver(tmp_path, monkeypatch):
-    """`python -m jarob.evaluate` on a team whose env is a host env (registered here): 3 simulator
-    instances, and the cells of the cross evaluator on the native env (a QMIX team, 2 seeds)."""
+@pytest.fixture
+def guess_host():
+    """The host env `guess_host` (JaxEnvOnHost of GuessEnv), registered for one test; yields the
+    instances built."""
+    from jarob import envs
+
+    made = []
+    envs.register("guess_host", lambda name: made.append(JaxEnvOnHost(EXACT, name=name)) or made[-1])
+    yield made
+    envs._REGISTRY.pop("guess_host")
+
+
+def test_jarob_evaluate_plays_a_host_env_through_the_driver(tmp_path, guess_host):
+    """`python -m jarob.evaluate` on a team whose env is a host env: 3 simulator instances, and the
+    cells of the cross evaluator on the native env (a QMIX team, 2 seeds). Training refuses it."""
     import csv
+    import dataclasses
 
     from omegaconf import OmegaConf
 
@@ -145,10 +158,10 @@ def test_jarob_evaluate_plays_a_host_env_through_the_driver(tmp_path, monkeypatc
     from jarob.config import load_config, to_dict
     from jarob.evaluate import main
     from jarob.evaluation import CrossEvaluator, load_team
+    from jarob.trainer import Trainer
 
-    made = []
-    monkeypatch.setitem(envs._REGISTRY, "guess_host", lambda name: made.append(JaxEnvOnHost(EXACT, name=name)) or made[-1])
-    monkeypatch.setattr(envs, "ENV_NAMES", envs.ENV_NAMES + ("guess_host",))
+    assert envs.is_host_env(envs.make("guess_host")) and not envs.is_host_env(EXACT)
+    guess_host.clear()
     cfg = load_config(["alg=qmix", "alg.hidden_dim=8", "alg.mixer_embed_dim=4", "alg.hypernet_hidden=8", "seeds=2"])
     saved = to_dict(cfg)
     saved["env"]["name"] = "guess_host"
@@ -160,10 +173,12 @@ def test_jarob_evaluate_plays_a_host_env_through_the_driver(tmp_path, monkeypatc
 
     out = tmp_path / "eval"
     args = [f"runs=[{run}]", "adversaries=[none,'malicious:rate=0.3']", "episodes=8", "host_envs=3", f"out={out}", "progress=false"]
-    assert main(args) == 0 and len(made) == 3
+    assert main(args) == 0 and len(guess_host) == 3
     got = [(r["adversary"], int(r["seed"]), float(r["win_rate"]), float(r["return"]), float(r["length"])) for r in csv.DictReader(open(out / "cells.csv"))]
 
     team, native = load_team(str(run)), CrossEvaluator(EXACT, 8, seed=0)
     malicious = adversaries.make(adv_config("malicious", {"rate": 0.3}), EXACT)
     cells = native.run_group([team], "none", None, 0.1) + native.run_group([team], "malicious:rate=0.3", malicious, 0.1)
     assert got == [(c.adversary, c.seed, c.win_rate, c.ret, c.length) for c in cells]
+    with pytest.raises(ValueError, match="^env: guess_host is a host env"):
+        Trainer(dataclasses.replace(cfg, env=dataclasses.replace(cfg.env, name="guess_host")))
