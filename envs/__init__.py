@@ -1,4 +1,5 @@
-"""jarob environments: `make(name)` returns a `MarlEnv` with the array API of `core.py`."""
+"""jarob environments: `make(name)` returns a `MarlEnv` with the array API of `core.py`, or for a
+host env (`host.py`: a simulator stepped in Python) one `HostEnv` instance; `is_host_env` tells them apart."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from functools import partial
 from typing import Callable
 
 from jarob.envs.core import EnvState, MarlEnv, PerturbationSpec, TimeStep
+from jarob.envs.host import HostEnv, is_host_env
 
 
 
@@ -51,7 +53,7 @@ def _tag(name: str) -> MarlEnv:
 
 
 # name -> builder; default attack budgets eps follow DESIGN.md section 5.
-_REGISTRY: dict[str, Callable[[str], MarlEnv]] = {
+_REGISTRY: dict[str, Callable[[str], MarlEnv | HostEnv]] = {
     "smax_3m": partial(_smax, "3m", 0.25),
     "smax_8m": partial(_smax, "8m", 0.1),
     "smax_2s3z": partial(_smax, "2s3z", 0.05),
@@ -68,9 +70,10 @@ class UnknownEnvError(ValueError):
     pass
 
 
-def register(name: str, builder: Callable[..., MarlEnv]) -> None:
+def register(name: str, builder: Callable[..., MarlEnv | HostEnv]) -> None:
     """Make `builder(name=name)` the environment `env=<name>` builds (a new environment's module
-    calls this when imported; configs/env/<name>.yaml makes it a command-line option)."""
+    calls this when imported; configs/env/<name>.yaml makes it a command-line option). A host
+    env's builder makes one simulator instance per call."""
     if name in _REGISTRY and _REGISTRY[name] is not builder:
         raise ValueError(f"env {name!r} is registered twice")
     _REGISTRY[name] = builder
@@ -81,11 +84,11 @@ def names() -> tuple[str, ...]:
     return tuple(_REGISTRY)
 
 
-def make(name: str) -> MarlEnv:
-    """Build the environment registered under `name`."""
+def make(name: str) -> MarlEnv | HostEnv:
+    """Build the environment registered under `name` (a host env: one more instance)."""
     if name not in _REGISTRY:
         raise UnknownEnvError(f"unknown env {name!r}; known: {', '.join(names())}")
     return _REGISTRY[name](name=name)
 
 
-__all__ = ["ENV_NAMES", "EnvState", "MarlEnv", "PerturbationSpec", "TimeStep", "UnknownEnvError", "make", "names", "register"]
+__all__ = ["ENV_NAMES", "EnvState", "HostEnv", "MarlEnv", "PerturbationSpec", "TimeStep", "UnknownEnvError", "is_host_env", "make", "names", "register"]

@@ -370,6 +370,7 @@ class EvalConfig:
     compare: Optional[str]
     seed: int
     progress: bool
+    host_envs: int
 
 
 def load_eval_config(overrides: list[str] | tuple[str, ...] = ()) -> EvalConfig:
@@ -387,5 +388,6 @@ def load_eval_config(overrides: list[str] | tuple[str, ...] = ()) -> EvalConfig:
     require(cfg.eps is None or cfg.eps >= 0, f"eps: must be >= 0, got {cfg.eps}")
     require(cfg.sweep_eps is None or (len(cfg.sweep_eps) > 0 and min(cfg.sweep_eps) >= 0), f"sweep_eps: must be a non-empty list of values >= 0, got {cfg.sweep_eps}")
     require(cfg.seed >= 0, f"seed: must be >= 0, got {cfg.seed}")
+    require(cfg.host_envs > 0, f"host_envs: must be > 0, got {cfg.host_envs}")
     require(cfg.out is None or cfg.out.strip() != "", "out: must not be empty")
     return cfg

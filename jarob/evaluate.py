@@ -68,10 +68,8 @@ def resolve_adversaries(names, env, eps):
 
 def run(cfg) -> dict:
     """Evaluate and write the report; returns a summary dict."""
-    from tqdm import tqdm
-
     from jarob import envs, report
-    from jarob.evaluation import CrossEvaluator, EvaluationError, check_same_env, group_by_architecture, load_team
+    from jarob.evaluation import CrossEvaluator, EvaluationError, HostEvaluator, check_same_env, group_by_architecture, load_team
 
     t0 = time.time()
     teams = [load_team(r) for r in cfg.runs]
@@ -87,7 +85,26 @@ def run(cfg) -> dict:
     columns = resolve_adversaries(cfg.adversaries, env, eps)
     eps_values = [eps] + [e for e in (cfg.sweep_eps or ()) if abs(e - eps) > 1e-9]
     groups = group_by_architecture(teams, env)
-    evaluator = CrossEvaluator(env, cfg.episodes, cfg.seed)
+    host = envs.is_host_env(env)
+    if host:  # a simulator stepped in Python: cfg.host_envs instances, through the host driver
+        instances = [env] + [envs.make(env.name) for _ in range(cfg.host_envs - 1)]
+        evaluator = HostEvaluator(instances, cfg.episodes, cfg.seed)
+    else:
+        evaluator = CrossEvaluator(env, cfg.episodes, cfg.seed)
+    try:
+        cells = _cells(cfg, evaluator, groups, columns, eps, eps_values)
+    finally:
+        for instance in instances if host else ():
+            instance.close()
+    out = cfg.out or os.path.join("eval", time.strftime("%Y%m%d-%H%M%S"))
+    table = report.write_report(out, cells, labels, [n for n, _, _ in columns], eps, env.has_win, compare, env.name, cfg.sweep_eps is not None)
+    return {"out": out, "wall_s": time.time() - t0, "table": table}
+
+
+def _cells(cfg, evaluator, groups, columns, eps, eps_values) -> list:
+    """Every cell: each group of teams against each column at each eps (a progress bar)."""
+    from tqdm import tqdm
+
     cells = []
     calls = [(g, name, adv, att, e) for g in groups for name, adv, att in columns for e in (eps_values if adv is not None else [eps])]
     bar = tqdm(total=len(calls), unit="cell group", disable=not cfg.progress, file=sys.stderr, dynamic_ncols=True)
@@ -98,9 +115,7 @@ def run(cfg) -> dict:
         cells += new if adversary is not None else [dataclasses.replace(c, eps=float(x)) for x in eps_values for c in new]
         bar.update(1)
     bar.close()
-    out = cfg.out or os.path.join("eval", time.strftime("%Y%m%d-%H%M%S"))
-    table = report.write_report(out, cells, labels, [n for n, _, _ in columns], eps, env.has_win, compare, env.name, cfg.sweep_eps is not None)
-    return {"out": out, "wall_s": time.time() - t0, "table": table}
+    return cells
 
 
 def main(argv: list[str] | None = None) -> int:

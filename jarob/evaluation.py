@@ -4,7 +4,8 @@ A *team* is a trained run: its agent parameters for every seed. A *cell* is one 
 adversary, eps): `episodes` greedy episodes under the adversary in test mode. Every team that
 shares an agent architecture is evaluated against one adversary in one jitted call vmapped
 over (team, seed) pairs, sharded one pair per host device; the budget eps is part of the
-adversary's state, so an eps sweep reuses the compiled program.
+adversary's state, so an eps sweep reuses the compiled program. On a host env (a simulator
+stepped in Python) `HostEvaluator` plays the same cells through the host driver.
 """
 
 from __future__ import annotations
@@ -185,6 +186,45 @@ class CrossEvaluator:
             Cell(label, seed, adv_name, float(eps), float(won[i].mean()), float(ret[i].mean()), float(length[i].mean()))
             for i, (label, seed) in enumerate(owners)
         ]
+
+
+class HostEvaluator:
+    """Evaluates teams x adversaries on a host env (`jarob.envs.host`): every (team, seed) in
+    turn through the host driver on the simulator instances `envs`, with the keys and adversary
+    states of `CrossEvaluator` (the same cells where the env is deterministic)."""
+
+    def __init__(self, envs: list, episodes: int, seed: int = 0, make_learner: Callable = learners.make, mode: str = "loop"):
+        from jarob.host_driver import check_envs
+
+        check_envs(envs)
+        self.envs = envs
+        self.episodes = episodes
+        self.seed = seed
+        self.make_learner = make_learner
+        self.mode = mode
+        self._learners: dict = {}  # one learner per architecture: the driver's programs are compiled once
+
+    def _learner(self, alg):
+        learner = self.make_learner(alg, self.envs[0])
+        return self._learners.setdefault(learner.architecture(), learner)
+
+    def run_group(self, teams: list[Team], adv_name: str, adversary, eps: float, attacker: Optional[Attacker] = None) -> list[Cell]:
+        """Every (team, seed) of `teams` (one architecture) against one adversary at one eps."""
+        from jarob.host_driver import evaluate_host
+
+        learner = self._learner(teams[0].alg)
+        cells = []
+        for t in teams:
+            keys = seed_keys(self.seed, t.seeds)
+            for s in range(t.seeds):
+                params = jax.tree.map(lambda x: jnp.asarray(x)[s], t.params)
+                if attacker is not None:
+                    adv_state = adversary.attacker_state(jax.tree.map(lambda x: jnp.asarray(x)[s % attacker.seeds], attacker.params), jnp.float32(eps))
+                else:
+                    adv_state = adversary.init(jax.random.PRNGKey(0), eps) if adversary is not None else None
+                stats = jax.tree.map(np.asarray, evaluate_host(self.envs, learner, params, keys[s], self.episodes, adversary, adv_state, self.mode))
+                cells.append(Cell(t.label, s, adv_name, float(eps), float(stats.won.mean()), float(stats.ret.mean()), float(stats.length.mean())))
+        return cells
 
 
 def group_by_architecture(teams: list[Team], env: MarlEnv) -> list[list[Team]]:

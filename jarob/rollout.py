@@ -66,11 +66,12 @@ def _channel(adversary) -> str | None:
     return None if adversary is None else adversary.channel
 
 
-def perceive(learner, team, actor: ActorState, last_action: jax.Array, adversary, adv_state, key: jax.Array, train: bool):
+def perceive(learner, team, actor: ActorState, last_action: jax.Array, adversary, adv_state, keys: jax.Array, train: bool):
     """(observations [E, N, O] the team sees at the current step, the adversary's new carry,
     what it records): an observation adversary's perturbation of each environment's clean
-    observations (the clean ones for any other). In training mode only the environments whose
-    current episode is attacked are perturbed."""
+    observations (the clean ones for any other), with `keys` [E] the adversary's key of each
+    environment. In training mode only the environments whose current episode is attacked are
+    perturbed."""
     ts = actor.ts
     if _channel(adversary) != "observation":
         return ts.obs, actor.adv_carry, {}
@@ -79,7 +80,6 @@ def perceive(learner, team, actor: ActorState, last_action: jax.Array, adversary
         q_fn = lambda o: learner.policy(team, hidden, o, last, first)[1]  # noqa: E731
         return adversary.act(adv_state, carry, obs, TeamView(q_fn, avail, state, first), k, train)
 
-    keys = jax.random.split(key, ts.obs.shape[0])
     seen, carry, out = jax.vmap(one)(ts.obs, ts.avail, ts.state, actor.hidden, last_action, ts.first, actor.adv_carry, keys)
     if train:
         seen = jnp.where(actor.attacked[:, None, None], seen, ts.obs)
@@ -94,10 +94,11 @@ def _attacked_episodes(actor: ActorState, attack_prob: float, key: jax.Array) ->
     return jnp.where(actor.ts.first, coin, actor.attacked)
 
 
-def intervene(learner, team, actor: ActorState, actions: jax.Array, scores: jax.Array, adversary, adv_state, key: jax.Array, train: bool):
+def intervene(learner, team, actor: ActorState, actions: jax.Array, scores: jax.Array, adversary, adv_state, keys: jax.Array, train: bool):
     """(actions [E, N] played, the adversary's new carry, what it records): an action adversary's
-    change of the team's chosen actions (unchanged for any other). In training mode only the
-    environments whose current episode is attacked are changed."""
+    change of the team's chosen actions (unchanged for any other), with `keys` [E] the
+    adversary's key of each environment. In training mode only the environments whose current
+    episode is attacked are changed."""
     if _channel(adversary) != "action":
         return actions, actor.adv_carry, {}
     ts = actor.ts
@@ -107,11 +108,45 @@ def intervene(learner, team, actor: ActorState, actions: jax.Array, scores: jax.
         value = None if joint is None else (lambda utilities: learner.joint_value(team, utilities, state))  # noqa: E731
         return adversary.act(adv_state, carry, chosen, ActionView(q, avail, state, first, value), k, train)
 
-    keys = jax.random.split(key, actions.shape[0])
     played, carry, out = jax.vmap(one)(actions, scores, ts.avail, ts.state, ts.first, actor.adv_carry, keys)
     if train:
         played = jnp.where(actor.attacked[:, None], played, actions)
     return played.astype(jnp.int32), carry, out
+
+
+@struct.dataclass
+class Decision:
+    """What the team, under an adversary, chose at the current step of E environments."""
+
+    seen: jax.Array  # [E, N, O] the observations the team saw
+    last_action: jax.Array  # [E, N] int32, the previous actions (-1 at an episode's first step)
+    action: jax.Array  # [E, N] int32, the actions played (after an action adversary)
+    greedy: jax.Array  # [E, N] int32, the greedy action on what the team saw
+    hidden: jax.Array  # [E, N, H] the team's GRU state after this step
+    clean_hidden: jax.Array | None  # [E, N, H] the same on the clean observations (None: not tracked)
+    adv_carry: dict  # [E, ...] the adversary's new recurrent context
+    adv_out: dict  # what the adversary recorded
+    attacked: jax.Array  # [E] bool, the step's episode is attacked
+
+
+def decide(learner, team, actor: ActorState, k_act, k_coin, adv_keys: jax.Array, eps, adversary=None, adv_state=None, train: bool = True, attack_prob: float = 1.0) -> Decision:
+    """The actions of every environment at `actor.ts` under `adversary` (no env step): the team
+    explores at level `eps` with `k_act` (None: greedy, no key needed), `train` selects the
+    adversary's training mode, in which each new episode is attacked with probability
+    `attack_prob` (coin `k_coin`; unused in test mode); `adv_keys` [E] are the adversary's keys.
+    Shared by the JAX rollout (`act_step`) and the host driver (`jarob.host_driver`)."""
+    ts = actor.ts
+    last_action = jnp.where(ts.first[:, None], -1, actor.last_action)
+    actor = actor.replace(attacked=_attacked_episodes(actor, attack_prob if train else 1.0, k_coin))
+    seen, adv_carry, adv_out = perceive(learner, team, actor, last_action, adversary, adv_state, adv_keys, train)
+    hidden, q = learner.policy(team, actor.hidden, seen, last_action, ts.first)
+    # What the GRU would hold had the team seen the clean observations (the same actions played).
+    clean_hidden = None if actor.clean_hidden is None else learner.policy(team, actor.clean_hidden, ts.obs, last_action, ts.first)[0]
+    greedy = learner.greedy(q, ts.avail).astype(jnp.int32)
+    actions = greedy if eps is None else learner.explore(k_act, q, ts.avail, eps).astype(jnp.int32)
+    if _channel(adversary) == "action":
+        actions, adv_carry, adv_out = intervene(learner, team, actor, actions, q, adversary, adv_state, adv_keys, train)
+    return Decision(seen, last_action, actions, greedy, hidden, clean_hidden, adv_carry, adv_out, actor.attacked)
 
 
 def act_step(env: MarlEnv, learner, team, actor: ActorState, key: jax.Array, eps, adversary=None, adv_state=None, train: bool = True, attack_prob: float = 1.0):
@@ -120,36 +155,28 @@ def act_step(env: MarlEnv, learner, team, actor: ActorState, key: jax.Array, eps
     each episode is attacked with probability `attack_prob`."""
     k_act, k_env, k_adv, k_coin = jax.random.split(key, 4)
     ts = actor.ts
-    last_action = jnp.where(ts.first[:, None], -1, actor.last_action)
-    actor = actor.replace(attacked=_attacked_episodes(actor, attack_prob if train else 1.0, k_coin))
-    seen, adv_carry, adv_out = perceive(learner, team, actor, last_action, adversary, adv_state, k_adv, train)
-    hidden, q = learner.policy(team, actor.hidden, seen, last_action, ts.first)
-    # What the GRU would hold had the team seen the clean observations (the same actions played).
-    clean_hidden = None if actor.clean_hidden is None else learner.policy(team, actor.clean_hidden, ts.obs, last_action, ts.first)[0]
-    greedy = learner.greedy(q, ts.avail).astype(jnp.int32)
-    actions = greedy if eps is None else learner.explore(k_act, q, ts.avail, eps).astype(jnp.int32)
-    if _channel(adversary) == "action":
-        actions, adv_carry, adv_out = intervene(learner, team, actor, actions, q, adversary, adv_state, k_adv, train)
-    env_keys = jax.random.split(k_env, actions.shape[0])
-    env_state, next_ts = jax.vmap(env.step)(env_keys, actor.env_state, actions)
+    num_envs = ts.first.shape[0]
+    d = decide(learner, team, actor, k_act, k_coin, jax.random.split(k_adv, num_envs), eps, adversary, adv_state, train, attack_prob)
+    env_keys = jax.random.split(k_env, num_envs)
+    env_state, next_ts = jax.vmap(env.step)(env_keys, actor.env_state, d.action)
     record = StepRecord(
-        obs=seen,
+        obs=d.seen,
         clean_obs=ts.obs,
         avail=ts.avail,
         state=ts.state,
-        last_action=last_action,
+        last_action=d.last_action,
         first=ts.first,
-        action=actions,
-        greedy=greedy,
+        action=d.action,
+        greedy=d.greedy,
         reward=next_ts.reward,
         done=next_ts.done,
         won=next_ts.won,
         ep_return=next_ts.ep_return,
         ep_length=next_ts.ep_length,
-        adv_out=adv_out,
-        attacked=actor.attacked,
+        adv_out=d.adv_out,
+        attacked=d.attacked,
     )
-    return ActorState(env_state, next_ts, hidden, actions, actor.attacked, adv_carry, clean_hidden), record
+    return ActorState(env_state, next_ts, d.hidden, d.action, d.attacked, d.adv_carry, d.clean_hidden), record
 
 
 def collect(env: MarlEnv, learner, team, actor: ActorState, key: jax.Array, eps: jax.Array, length: int, adversary=None, adv_state=None, attack_prob: float = 1.0):
@@ -168,7 +195,7 @@ def collect(env: MarlEnv, learner, team, actor: ActorState, key: jax.Array, eps:
     last_action = jnp.where(ts.first[:, None], -1, actor.last_action)
     final = {
         # The bootstrap view, perturbed as the team would see it with the current parameters.
-        "obs": perceive(learner, team, actor, last_action, adversary, adv_state, k_final, True)[0],
+        "obs": perceive(learner, team, actor, last_action, adversary, adv_state, jax.random.split(k_final, ts.first.shape[0]), True)[0],
         "avail": ts.avail,
         "state": ts.state,
         "first": ts.first,

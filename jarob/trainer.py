@@ -77,6 +77,8 @@ class Trainer:
         self.cfg = cfg
         self.train_team = train_team
         self.env = envs.make(cfg.env.name)
+        if envs.is_host_env(self.env):
+            raise ValueError(f"env: {cfg.env.name} is a host env (stepped in Python): training needs a JAX env; jarob.evaluate plays teams on host envs")
         p = cfg.protocol
         clean = {"clean_td": p.clean_td, "consistency": p.consistency} if train_team else {}
         self.learner = learners.make(cfg.alg, self.env, total_iterations=cfg.total_iterations, reg=cfg.reg, eps=cfg.env.eps, **clean)
