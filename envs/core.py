@@ -76,12 +76,10 @@ class EnvState:
     ep_length: jax.Array
 
 
-class MarlEnv:
-    """Base class of jarob environments. Subclasses implement `_reset`, `_step` and `_view`.
-
-    `_reset(key) -> inner_state`; `_step(key, inner_state, actions) -> (inner_state, reward,
-    done, won)`; `_view(inner_state) -> (obs [N, O], avail [N, A], state [S])`.
-    """
+class EnvSpaces:
+    """What every environment declares, JAX-native (`MarlEnv`) or stepped on the host
+    (`jarob.envs.host.HostEnv`): its sizes, whether episodes are won, and what an attacker may
+    perturb within which default budget."""
 
     name: str
     num_agents: int
@@ -92,6 +90,14 @@ class MarlEnv:
     has_win: bool
     perturbation: PerturbationSpec
     default_eps: float
+
+
+class MarlEnv(EnvSpaces):
+    """Base class of jarob environments. Subclasses implement `_reset`, `_step` and `_view`.
+
+    `_reset(key) -> inner_state`; `_step(key, inner_state, actions) -> (inner_state, reward,
+    done, won)`; `_view(inner_state) -> (obs [N, O], avail [N, A], state [S])`.
+    """
 
     # -- subclass hooks --------------------------------------------------------------
     def _reset(self, key):

@@ -26,21 +26,11 @@ from functools import cache
 import jax
 import numpy as np
 
-from jarob.envs.core import MarlEnv, PerturbationSpec
+from jarob.envs.core import EnvSpaces, MarlEnv
 
 
-class HostEnv:
+class HostEnv(EnvSpaces):
     """Base class of host envs: one simulator instance; subclasses implement `reset` and `step`."""
-
-    name: str
-    num_agents: int
-    obs_dim: int
-    num_actions: int
-    state_dim: int
-    max_steps: int
-    has_win: bool
-    perturbation: PerturbationSpec
-    default_eps: float
 
     def reset(self, seed: int) -> dict[str, np.ndarray]:
         """Start an episode seeded by `seed`; its first view {obs, avail, state}."""

@@ -1,6 +1,5 @@
 """The team's clean view (`protocol.clean_td`, `protocol.consistency`): what is stored, and the two loss terms."""
 
-import dataclasses
 
 import jax
 import jax.numpy as jnp

@@ -2,7 +2,6 @@
 signs of the SDor losses, what each buffer stores, and short end-to-end runs of adversarial
 training, attack mode and evaluation against a learned attacker."""
 
-import dataclasses
 import functools
 import json
 import math
