@@ -163,8 +163,12 @@ def run(cfg, run_dir: str, victim: str | None = None, progress: Progress | None 
     if victim is not None:
         team = trainer.learner.team_from_saved(load_params(victim, TEAM_FILE))
         init_args = (jax.device_put(jax.tree.map(jnp.asarray, team), seeds),)
-    chunk = jax.jit(jax.vmap(trainer.chunk, in_axes=(0, None, None)), donate_argnums=0, out_shardings=seeds)
-    final_eval = jax.jit(jax.vmap(trainer.final_evaluation, in_axes=(0, None)), static_argnums=1, out_shardings=seeds)
+    # A chunk runs as three programs (`Trainer.chunk` is their composition): its iterations, its
+    # greedy evaluation (compiled once: the final evaluation runs it again, batch after batch) and
+    # its logged row. Two smaller programs compile faster than their composition.
+    iterations = jax.jit(jax.vmap(trainer.iterations, in_axes=(0, None, None)), donate_argnums=0, out_shardings=seeds)
+    evaluation = jax.jit(jax.vmap(trainer.evaluation), out_shardings=seeds)
+    chunk_metrics = jax.jit(jax.vmap(trainer.chunk_metrics))
 
     keys = jax.device_put(seed_keys(cfg.seed, cfg.seeds), seeds)
     t0 = time.time()
@@ -197,7 +201,8 @@ def run(cfg, run_dir: str, victim: str | None = None, progress: Progress | None 
         log.truncate_after(first_chunk - 1)  # drop rows logged after the checkpoint (all of them on a restart)
 
     t0 = time.time()
-    chunk_c = chunk.lower(state, jnp.int32(0), jnp.int32(schedule[0][1])).compile()
+    iterations_c = iterations.lower(state, jnp.int32(0), jnp.int32(schedule[0][1])).compile()
+    evaluation_c = evaluation.lower(state, keys).compile()
     compile_s += time.time() - t0
 
     ckpt_every_chunks = max(1, round(cfg.checkpoint_every / (steps_per_iter * cfg.iterations_per_chunk)))
@@ -209,7 +214,8 @@ def run(cfg, run_dir: str, victim: str | None = None, progress: Progress | None 
             progress.chunk = c
             t0 = time.time()
             first_iteration, num_iterations = schedule[c]
-            state, m = chunk_c(state, jnp.int32(first_iteration), jnp.int32(num_iterations))
+            state, acc, k_eval = iterations_c(state, jnp.int32(first_iteration), jnp.int32(num_iterations))
+            m = chunk_metrics(state.env_steps, acc, evaluation_c(state, k_eval))
             m = jax.tree.map(np.asarray, jax.block_until_ready(m))
             progress.env_steps = int(m.env_steps[0])
             dt = time.time() - t0
@@ -242,10 +248,9 @@ def run(cfg, run_dir: str, victim: str | None = None, progress: Progress | None 
         ckpt.close()
     progress.evaluating = True
 
-    t0 = time.time()
-    eval_c = final_eval.lower(state, cfg.final_eval_episodes).compile()
-    compile_s += time.time() - t0
-    ev = jax.tree.map(np.asarray, eval_c(state))
+    final_keys = jax.vmap(trainer.final_keys, in_axes=(0, None))(state, cfg.final_eval_episodes)  # [seeds, batches]
+    batches = [jax.tree.map(np.asarray, evaluation_c(state, final_keys[:, b])) for b in range(final_keys.shape[1])]
+    ev = jax.tree.map(lambda *xs: np.concatenate(xs, axis=1)[:, : cfg.final_eval_episodes], *batches)
     files = {}
     if victim is None:
         save_params(run_dir, TEAM_FILE, trainer.learner.team(state.learner))

@@ -57,6 +57,9 @@ class ChunkMetrics:
     eval_length: jax.Array
 
 
+_SUMS = ("loss", "q_tot", "grad_norm", "dropped_updates", "adv_loss", "adv_dropped_updates", "reg_loss", "team_turns", "adv_turns", "episodes", "wins", "return")
+
+
 def seed_keys(base_seed: int, seeds: int) -> jax.Array:
     """Key of seed i = fold_in(PRNGKey(base_seed), i): a seed's run does not depend on `seeds`."""
     base = jax.random.PRNGKey(base_seed)
@@ -168,27 +171,39 @@ class Trainer:
         new_state = state.replace(learner=learner_state, actor=actor, adversary=adv_state, key=key, env_steps=env_steps)
         return new_state, sums
 
-    def chunk(self, state: TrainState, first_iteration: jax.Array, num_iterations: jax.Array):
-        """Iterations first_iteration .. first_iteration + num_iterations - 1, then a greedy
-        evaluation. Both counts are traced and unbatched (in_axes None under vmap): one compiled
-        program serves every chunk. Returns (state, ChunkMetrics)."""
-        zero = {k: jnp.zeros(()) for k in ("loss", "q_tot", "grad_norm", "dropped_updates", "adv_loss", "adv_dropped_updates", "reg_loss", "team_turns", "adv_turns", "episodes", "wins", "return")}
+    def iterations(self, state: TrainState, first_iteration: jax.Array, num_iterations: jax.Array):
+        """Iterations first_iteration .. first_iteration + num_iterations - 1 of the run, then the key
+        of the chunk's greedy evaluation split off. Both counts are traced and unbatched (in_axes None
+        under vmap): one compiled program serves every chunk. Returns (state, sums, eval key)."""
 
         def body(i, carry):
             s, acc = carry
             s, sums = self.iteration(s, first_iteration + i)
             return s, jax.tree.map(jnp.add, acc, sums)
 
-        state, acc = jax.lax.fori_loop(0, num_iterations, body, (state, zero))
+        state, acc = jax.lax.fori_loop(0, num_iterations, body, (state, {k: jnp.zeros(()) for k in _SUMS}))
         key, k_eval = jax.random.split(state.key)
-        state = state.replace(key=key)
-        ev = self._evaluate(state, k_eval, self.cfg.eval_episodes)
-        n = jnp.maximum(acc["team_turns"], 1)  # losses average over the iterations that learned
+        return state.replace(key=key), acc, k_eval
+
+    def evaluation(self, state: TrainState, key: jax.Array) -> EpisodeStats:
+        """The chunk's greedy evaluation: `eval_episodes` episodes of the team (clean when training
+        it; under the adversary, in test mode, in attack mode). The final evaluation runs this same
+        program again, so that a run compiles its evaluation once."""
+        team = self.learner.team(state.learner)
+        n = self.cfg.eval_episodes
+        if self.train_team:
+            return evaluate(self.env, self.learner, team, key, n)
+        return evaluate(self.env, self.learner, team, key, n, self.adversary, state.adversary)
+
+    def chunk_metrics(self, env_steps: jax.Array, acc: dict, ev: EpisodeStats) -> ChunkMetrics:
+        """A chunk's logged row from its iterations' sums and its evaluation; losses average over
+        the iterations in which their learner learned."""
+        n = jnp.maximum(acc["team_turns"], 1)
         n_adv = jnp.maximum(acc["adv_turns"], 1)
         episodes = jnp.maximum(acc["episodes"], 1)
-        metrics = ChunkMetrics(
-            env_steps=state.env_steps,
-            epsilon=self.epsilon(state.env_steps),
+        return ChunkMetrics(
+            env_steps=env_steps,
+            epsilon=self.epsilon(env_steps),
             loss=acc["loss"] / n,
             q_tot=acc["q_tot"] / n,
             grad_norm=acc["grad_norm"] / n,
@@ -203,21 +218,25 @@ class Trainer:
             eval_win_rate=jnp.mean(ev.won),
             eval_length=jnp.mean(ev.length),
         )
-        return state, metrics
 
-    def _evaluate(self, state: TrainState, key: jax.Array, num_episodes: int) -> EpisodeStats:
-        """The greedy team: clean when training it, under the adversary (test mode) in attack mode."""
-        team = self.learner.team(state.learner)
-        if self.train_team:
-            return evaluate(self.env, self.learner, team, key, num_episodes)
-        return evaluate(self.env, self.learner, team, key, num_episodes, self.adversary, state.adversary)
+    def chunk(self, state: TrainState, first_iteration: jax.Array, num_iterations: jax.Array):
+        """One chunk, pure: its iterations, then its greedy evaluation. Returns (state, ChunkMetrics).
+        (`jarob.train` runs the three parts as separate programs, with the same results.)"""
+        state, acc, k_eval = self.iterations(state, first_iteration, num_iterations)
+        return state, self.chunk_metrics(state.env_steps, acc, self.evaluation(state, k_eval))
+
+    def final_keys(self, state: TrainState, num_episodes: int) -> jax.Array:
+        """The keys of the final evaluation's batches of `eval_episodes` episodes (enough batches to
+        cover `num_episodes`): derived from, not advancing, the training key."""
+        batches = -(-num_episodes // self.cfg.eval_episodes)
+        return jax.random.split(jax.random.fold_in(state.key, 0x5EED), batches)
 
     def final_evaluation(self, state: TrainState, num_episodes: int) -> EpisodeStats:
         """Greedy evaluation of the trained team (attack mode: of the victim under the trained
-        adversary) on `num_episodes` episodes, with a key of its own (derived from, not
-        advancing, the training key)."""
-        key = jax.random.fold_in(state.key, 0x5EED)
-        return self._evaluate(state, key, num_episodes)
+        adversary) on `num_episodes` episodes: the chunk evaluation run once per key of
+        `final_keys`, the first `num_episodes` episodes kept."""
+        stats = jax.lax.map(lambda k: self.evaluation(state, k), self.final_keys(state, num_episodes))
+        return jax.tree.map(lambda x: x.reshape(-1)[:num_episodes], stats)
 
     def chunk_schedule(self) -> list[tuple[int, int]]:
         """(first iteration, iterations) of every chunk of the run (the last may be shorter)."""

@@ -57,6 +57,25 @@ def test_same_seed_same_run(reference_run, tmp_path):
     jax.tree.map(np.testing.assert_array_equal, a, b)
 
 
+def test_the_driver_runs_the_pure_program(reference_run):
+    """jarob.train runs a chunk as separate programs (iterations, evaluation, row) and the final
+    evaluation as batches of the chunk evaluation; `make_train`'s single pure program is their
+    composition and gives the same run."""
+    from jarob.trainer import make_train, seed_keys
+
+    cfg = load_config(TINY)
+    state, metrics, final = jax.jit(jax.vmap(make_train(cfg)))(seed_keys(cfg.seed, cfg.seeds))
+    rows = _rows(reference_run)
+    for name in ("loss", "eval_win_rate", "eval_return", "train_return"):
+        logged = np.array([float(r[name]) for r in rows]).reshape(-1, cfg.seeds)  # [chunks, seeds]
+        np.testing.assert_allclose(logged, np.asarray(getattr(metrics, name)).T, rtol=1e-5, atol=1e-6)
+    summary = json.loads((reference_run / "summary.json").read_text())
+    assert final.won.shape == (cfg.seeds, cfg.final_eval_episodes)
+    np.testing.assert_allclose(summary["final"]["win_rate"], final.won.mean(axis=1))
+    np.testing.assert_allclose(summary["final"]["return"], final.ret.mean(axis=1), rtol=1e-5)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), _final_params(reference_run), state.learner.params)
+
+
 class Killed(BaseException):
     pass
 
