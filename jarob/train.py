@@ -137,7 +137,7 @@ def run(cfg, run_dir: str, victim: str | None = None, progress: Progress | None 
     from tqdm import tqdm
 
     from jarob.checkpoint import ADVERSARY_FILE, TEAM_FILE, Checkpointer, NoIntactCheckpoint, load_params, save_params
-    from jarob.devices import seed_sharding
+    from jarob.devices import check_fits, seed_sharding
     from jarob.metrics_log import MetricsLog
     from jarob.trainer import Trainer, seed_keys
 
@@ -174,7 +174,15 @@ def run(cfg, run_dir: str, victim: str | None = None, progress: Progress | None 
     t0 = time.time()
     init_c = init.lower(keys, *init_args).compile()
     compile_s = time.time() - t0
+    devices = len(seeds.mesh.devices.flat)
+    check_fits(init_c, devices, "the training state (the replay buffer included)")
     state = init_c(keys, *init_args)
+    t0 = time.time()  # compiled and checked before a resume changes anything in the run directory
+    iterations_c = iterations.lower(state, jnp.int32(0), jnp.int32(schedule[0][1])).compile()
+    evaluation_c = evaluation.lower(state, keys).compile()
+    compile_s += time.time() - t0
+    check_fits(iterations_c, devices, "a chunk of training (a batch's activations and gradients included)")
+    check_fits(evaluation_c, devices, "the greedy evaluation")
 
     first_chunk, wall_before, solved = 0, 0.0, None
     if cfg.resume and not restart:
@@ -200,10 +208,6 @@ def run(cfg, run_dir: str, victim: str | None = None, progress: Progress | None 
     if cfg.resume:
         log.truncate_after(first_chunk - 1)  # drop rows logged after the checkpoint (all of them on a restart)
 
-    t0 = time.time()
-    iterations_c = iterations.lower(state, jnp.int32(0), jnp.int32(schedule[0][1])).compile()
-    evaluation_c = evaluation.lower(state, keys).compile()
-    compile_s += time.time() - t0
 
     ckpt_every_chunks = max(1, round(cfg.checkpoint_every / (steps_per_iter * cfg.iterations_per_chunk)))
     done_steps = steps_after(first_chunk)
@@ -370,10 +374,12 @@ def _noting_interrupts(progress: Progress):
 def launch(cfg, prog: str, victim: str | None = None, args=()) -> int:
     """Prepare the run directory, run, print the one-line result; shared by jarob.train and
     jarob.attack (`args`: the command line, for the resume hint). Exit codes: 0 done; 2 bad run
-    directory or no intact checkpoint to resume (nothing written); 1 the run failed (out of memory,
+    directory, no intact checkpoint to resume, or a program of the run that needs more memory than
+    is free (found after compiling, before the first step; nothing written); 1 the run failed (out of memory,
     a crash; its traceback appended to error.log); 130 interrupted (Ctrl-C). A run stopped before
     its first checkpoint removes the run directory it created. JAROB_DEBUG=1 raises instead."""
     from jarob.checkpoint import has_checkpoint
+    from jarob.devices import MemoryShortfall
 
     try:
         run_dir = prepare_run_dir(cfg)
@@ -390,6 +396,13 @@ def launch(cfg, prog: str, victim: str | None = None, args=()) -> int:
             summary = run(cfg, run_dir, victim, progress, prog)
     except RunError as exc:  # a resume with no intact checkpoint
         print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+    except MemoryShortfall as exc:  # found before the first step: the run cannot fit
+        if created:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        smaller = "smaller alg.num_envs, alg.batch_size, alg.buffer_size or seeds need less" if victim is None else "the victim's run sets alg.num_envs, alg.buffer_size and seeds; fewer seeds need less"
+        kept = "nothing was written" if created else "the run directory is unchanged"
+        print(f"{prog}: error: out of memory ahead: {exc}; {smaller}; {kept}", file=sys.stderr)
         return 2
     except BaseException as exc:
         kept = has_checkpoint(os.path.join(run_dir, "checkpoints"))

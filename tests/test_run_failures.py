@@ -243,3 +243,50 @@ def test_resume_with_every_checkpoint_damaged(tiny_run, tmp_path):
     assert line.startswith(f"jarob.train: error: resume: no checkpoint in '{run_dir / 'checkpoints'}' is intact (chunk 4: JSONDecodeError: Expecting value"), line
     assert "; chunk 3: ValueError: " in line and line.endswith("); nothing was changed"), line
     assert _files(run_dir) == before
+
+
+def test_extra_memory_counts_outputs_and_temporaries():
+    """XLA's analysis of a program whose one output is a fresh (256, 1024) float32 array: at least
+    its 1 MiB, counted once per host device on CPU."""
+    import jax.numpy as jnp
+
+    from jarob.devices import extra_memory
+
+    compiled = jax.jit(lambda x: x[:, None] * jnp.ones(1024)).lower(jnp.ones(256)).compile()
+    one, _ = extra_memory(compiled, 1)
+    assert 2**20 <= one < 2 * 2**20
+    two, per_device = extra_memory(compiled, 2)
+    assert two == (one if per_device else 2 * one)
+
+
+def test_a_run_that_cannot_fit_stops_before_it_starts(tmp_path, monkeypatch, capsys):
+    import jarob.devices
+
+    monkeypatch.setattr(jarob.devices, "free_memory", lambda: (1024, False))  # 1 KiB of host memory free
+    run_dir = tmp_path / "run"
+    assert main(TINY + [f"run_dir={run_dir}"]) == 2
+    line = _one_line(capsys)
+    assert line.startswith("jarob.train: error: out of memory ahead: the training state (the replay buffer included) needs "), line
+    assert line.endswith(" of host memory, 0.0 GiB is free; smaller alg.num_envs, alg.batch_size, alg.buffer_size or seeds need less; nothing was written"), line
+    assert not run_dir.exists()
+
+
+def test_a_resume_that_cannot_fit_changes_nothing(tiny_run, tmp_path, monkeypatch, capsys):
+    """The chunk's program is checked before a resume deletes a damaged checkpoint or truncates the log."""
+    import jarob.devices
+
+    check_fits = jarob.devices.check_fits
+
+    def short_for_training(compiled, num_devices, what, outputs=True):
+        if what.startswith("a chunk of training"):
+            raise jarob.devices.MemoryShortfall(f"{what} needs 9.0 GiB of host memory, 1.0 GiB is free")
+        check_fits(compiled, num_devices, what, outputs)
+
+    monkeypatch.setattr(jarob.devices, "check_fits", short_for_training)
+    run_dir = tmp_path / "run"
+    shutil.copytree(tiny_run, run_dir)
+    _truncate_largest(str(run_dir / "checkpoints" / "4"))
+    before = _files(run_dir)
+    assert main(TINY + [f"run_dir={run_dir}", "resume=true"]) == 2
+    assert _one_line(capsys).endswith("1.0 GiB is free; smaller alg.num_envs, alg.batch_size, alg.buffer_size or seeds need less; the run directory is unchanged")
+    assert _files(run_dir) == before
