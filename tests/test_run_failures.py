@@ -84,7 +84,17 @@ def test_ctrl_c_keeps_checkpoint_and_resumes(tiny_run, tmp_path, monkeypatch, ca
     assert _rows(run_dir) == _rows(tiny_run)
 
 
-def test_ctrl_c_during_a_save_lets_it_finish(tmp_path, monkeypatch, capsys):
+@pytest.fixture
+def ctrl_c_reaches_python():
+    """Python's own SIGINT handler for the test: a process started in the background by a shell
+    without job control (nohup, `cmd &` in a script) inherits SIGINT ignored, and a run leaves an
+    ignored Ctrl-C alone."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_during_a_save_lets_it_finish(ctrl_c_reaches_python, tmp_path, monkeypatch, capsys):
     """A real SIGINT while checkpoint 2 is written: the save finishes, then the run stops."""
     run_dir = tmp_path / "run"
     save = Checkpointer.save
@@ -102,7 +112,7 @@ def test_ctrl_c_during_a_save_lets_it_finish(tmp_path, monkeypatch, capsys):
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
-def test_swallowed_ctrl_c_still_stops(tmp_path, monkeypatch, capsys):
+def test_swallowed_ctrl_c_still_stops(ctrl_c_reaches_python, tmp_path, monkeypatch, capsys):
     """A KeyboardInterrupt that lands in library code which swallows it (as JAX's garbage-collection
     callback does) still stops the run at the end of its chunk."""
     run_dir = tmp_path / "run"
