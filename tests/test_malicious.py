@@ -72,3 +72,26 @@ def test_action_channel_in_the_rollout():
     assert 0.6 < float(jnp.mean(sometimes.won)) < 0.8
 
 
+def test_training_against_malicious_stores_the_played_actions():
+    """`jarob.train adv=malicious` on smax_3m: with rate 1 and a greedy team, the team's buffer holds
+    the played actions, which differ from its greedy choice in exactly one agent with a choice per
+    step, and there the hijacked agent played its lowest available utility (QMIX is monotonic in
+    each utility, so the worst action for Q_tot is that one). The greedy choice is recomputed from
+    the stored sequence, so the last-action inputs are the played actions too."""
+    from jarob.config import load_config
+    from jarob.ops import masked_argmax
+    from jarob.trainer import Trainer
+
+    cfg = load_config(["adv=malicious", "adv.rate=1", "alg.eps_start=0", "alg.eps_end=0", "alg.num_envs=2", "alg.rollout_len=8", "alg.hidden_dim=16", "alg.buffer_size=8", "alg.batch_size=8", "total_steps=64"])
+    tr = Trainer(cfg)
+    state = jax.jit(tr.init)(jax.random.PRNGKey(0))
+    new, _ = jax.jit(tr.iteration)(state, jnp.int32(0))
+    seq = jax.tree.map(lambda x: jnp.asarray(x)[: cfg.alg.num_envs], new.learner.buffer).time_major()
+    q = tr.learner.unroll_q(state.learner.params["agent"], seq)[:-1]  # [T, E, N, A]
+    avail = seq.avail[:-1]
+    greedy, lowest = np.asarray(masked_argmax(q, avail)), np.asarray(masked_argmax(-q, avail))
+    played = np.asarray(seq.action)
+    choice = np.asarray(avail.sum(-1) > 1)  # [T, E, N]
+    differs = played != greedy
+    assert (differs.sum(-1) == choice.any(-1)).all()  # one hijacked agent per step where one has a choice
+    assert choice.any(-1).mean() > 0.9 and (played[differs] == lowest[differs]).all()
