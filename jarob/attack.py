@@ -1,13 +1,16 @@
-"""python -m jarob.attack victim=<run_dir> adv=<atla|paad|atsa|rap> [total_steps=T] [run_dir=PATH] ...
+"""python -m jarob.attack victim=<run_dir> adv=<atla|paad|atsa|rap> [attackers=K] [total_steps=T] [run_dir=PATH] ...
 
-Trains a learned attacker (ATLA, or a director adversary: PAAD, ATSA, a RAP population) against a frozen trained team: seed i of the
-attack run attacks seed i of the victim, all seeds in one jitted, vmapped program. The team acts
-greedily and does not learn; env, learner and seeds come from the victim's run, except the
-budget `env.eps`, which may be set (an attacker for another eps than the team was trained at). The run
-directory (config.yaml, metrics.csv whose eval columns are the victim's win rate under attack,
+Trains a learned attacker (ATLA, or a director adversary: PAAD, ATSA, a RAP population) against a
+frozen trained team: `attackers` attackers (default 1) against every seed of the victim, all in
+one jitted, vmapped program; attacker k of victim seed s is the attacker of seed s that a
+one-attacker run with `seed=<seed>+k` trains. The team acts greedily and does not learn; env, learner and
+seeds come from the victim's run, except the budget `env.eps`, which may be set (an attacker for
+another eps than the team was trained at). The run directory (config.yaml, metrics.csv whose eval
+columns are the victim's win rate under each attacker at every chunk, attack_curve.png,
 checkpoints/, attack.json, adversary.msgpack, summary.json) is an adversary column for
-`python -m jarob.evaluate adversaries=[...,<run_dir>]`. `resume=true` continues a killed run.
-"""
+`python -m jarob.evaluate adversaries=[...,<run_dir>]`, which reports the strongest attacker of
+each team seed. The run ends with a line saying whether the victim's win rate was still falling
+over its last quarter (`jarob.convergence`). `resume=true` continues a killed run."""
 
 from __future__ import annotations
 

@@ -53,6 +53,7 @@ class TrainConfig:
     protocol: ProtocolConfig
     seed: int
     seeds: int
+    attackers: int  # jarob.attack: attackers trained per victim seed (1 for jarob.train)
     total_steps: int
     eval_every: int
     eval_episodes: int
@@ -211,7 +212,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
 
     require(cfg.env.name in names(), f"env: unknown {cfg.env.name!r}; allowed: {', '.join(names())}")
     require(cfg.env.eps is None or cfg.env.eps >= 0, f"env.eps: must be >= 0, got {cfg.env.eps}")
-    require_positive(cfg, "", ("seeds", "total_steps", "eval_every", "eval_episodes", "final_eval_episodes", "checkpoint_every"))
+    require_positive(cfg, "", ("seeds", "attackers", "total_steps", "eval_every", "eval_episodes", "final_eval_episodes", "checkpoint_every"))
     require(cfg.seed >= 0, f"seed: must be >= 0, got {cfg.seed}")
     require_unit(cfg, "", ("solve_win_rate",))
     require(cfg.run_dir is None or cfg.run_dir.strip() != "", "run_dir: must not be empty")

@@ -128,7 +128,8 @@ def run(cfg, run_dir: str, victim: str | None = None, progress: Progress | None 
     """Train, log, checkpoint and evaluate; returns the summary written to summary.json.
 
     With `victim` (a run directory; `python -m jarob.attack`) the team is that run's frozen
-    greedy team, seed i of this run attacking its seed i, and only the adversary learns.
+    greedy team and only the adversary learns: `cfg.attackers` attackers per victim seed, attacker
+    k of seed s in lane s * attackers + k (`attacker_keys`), all lanes in one vmapped program.
     `progress` is kept up to date; a resume whose checkpoints are all damaged raises RunError
     before anything is written."""
     import jax
@@ -139,7 +140,7 @@ def run(cfg, run_dir: str, victim: str | None = None, progress: Progress | None 
     from jarob.checkpoint import ADVERSARY_FILE, TEAM_FILE, Checkpointer, NoIntactCheckpoint, load_params, save_params
     from jarob.devices import check_fits, seed_sharding
     from jarob.metrics_log import MetricsLog
-    from jarob.trainer import Trainer, seed_keys
+    from jarob.trainer import Trainer, attacker_keys
 
     t_start = time.time()
     progress = Progress() if progress is None else progress
@@ -147,7 +148,7 @@ def run(cfg, run_dir: str, victim: str | None = None, progress: Progress | None 
     restart = cfg.resume and ckpt.latest_step() is None  # killed before its first checkpoint: from step 0
     if victim is not None and (not cfg.resume or restart):
         with open(os.path.join(run_dir, ATTACK_FILE), "w") as f:
-            json.dump({"victim": os.path.abspath(victim)}, f)
+            json.dump({"victim": os.path.abspath(victim), "attackers": cfg.attackers}, f)
     trainer = Trainer(cfg, train_team=victim is None)
     schedule = trainer.chunk_schedule()
     steps_per_iter = cfg.steps_per_iteration
@@ -155,14 +156,17 @@ def run(cfg, run_dir: str, victim: str | None = None, progress: Progress | None 
     def steps_after(chunks: int) -> int:  # env steps per seed when `chunks` chunks are done
         return sum(n for _, n in schedule[:chunks]) * steps_per_iter
 
-    # Seeds are sharded over devices (one CPU device per seed where possible): every array with a
-    # leading seed axis, inputs and outputs alike, carries this sharding.
-    seeds = seed_sharding(cfg.seeds)
+    # The lanes (seeds; in attack mode seeds x attackers) are sharded over devices (one CPU device
+    # per lane where possible): every array with a leading lane axis, inputs and outputs alike,
+    # carries this sharding.
+    attackers = cfg.attackers
+    lanes = cfg.seeds * attackers
+    seeds = seed_sharding(lanes)
     init = jax.jit(jax.vmap(trainer.init), out_shardings=seeds)
-    init_args = ()  # attack mode: the victim's team parameters, one per seed
+    init_args = ()  # attack mode: the victim's team parameters, seed s in every lane of seed s
     if victim is not None:
         team = trainer.learner.team_from_saved(load_params(victim, TEAM_FILE))
-        init_args = (jax.device_put(jax.tree.map(jnp.asarray, team), seeds),)
+        init_args = (jax.device_put(jax.tree.map(lambda x: jnp.repeat(jnp.asarray(x), attackers, axis=0), team), seeds),)
     # A chunk runs as three programs (`Trainer.chunk` is their composition): its iterations, its
     # greedy evaluation (compiled once: the final evaluation runs it again, batch after batch) and
     # its logged row. Two smaller programs compile faster than their composition.
@@ -170,7 +174,7 @@ def run(cfg, run_dir: str, victim: str | None = None, progress: Progress | None 
     evaluation = jax.jit(jax.vmap(trainer.evaluation), out_shardings=seeds)
     chunk_metrics = jax.jit(jax.vmap(trainer.chunk_metrics))
 
-    keys = jax.device_put(seed_keys(cfg.seed, cfg.seeds), seeds)
+    keys = jax.device_put(attacker_keys(cfg.seed, cfg.seeds, attackers), seeds)  # attackers=1: seed_keys
     t0 = time.time()
     init_c = init.lower(keys, *init_args).compile()
     compile_s = time.time() - t0
@@ -204,7 +208,8 @@ def run(cfg, run_dir: str, victim: str | None = None, progress: Progress | None 
 
     if restart:  # the killed run's TensorBoard events describe steps that will be run again
         shutil.rmtree(os.path.join(run_dir, "tensorboard"), ignore_errors=True)
-    log = MetricsLog(run_dir, _METRIC_COLUMNS, cfg.tensorboard)
+    columns = _METRIC_COLUMNS if victim is None else _METRIC_COLUMNS[:2] + ["attacker"] + _METRIC_COLUMNS[2:]
+    log = MetricsLog(run_dir, columns, cfg.tensorboard)
     if cfg.resume:
         log.truncate_after(first_chunk - 1)  # drop rows logged after the checkpoint (all of them on a restart)
 
@@ -226,11 +231,11 @@ def run(cfg, run_dir: str, victim: str | None = None, progress: Progress | None 
             train_s += dt
             n_steps = num_iterations * steps_per_iter
             wall = wall_before + time.time() - t_start
-            sps = n_steps * cfg.seeds / dt
+            sps = n_steps * lanes / dt
             rows = []
-            for s in range(cfg.seeds):
-                row = {f.name: float(getattr(m, f.name)[s]) for f in dataclasses.fields(m)}
-                row.update(chunk=c, seed=s, env_steps=int(m.env_steps[s]), wall_s=round(wall, 3), sps=round(sps, 1))
+            for i in range(lanes):
+                row = {f.name: float(getattr(m, f.name)[i]) for f in dataclasses.fields(m)}
+                row.update(chunk=c, seed=i // attackers, attacker=i % attackers, env_steps=int(m.env_steps[i]), wall_s=round(wall, 3), sps=round(sps, 1))
                 rows.append(row)
             log.write(rows, int(m.env_steps[0]))
             win_rate = float(np.mean(m.eval_win_rate))
@@ -262,22 +267,31 @@ def run(cfg, run_dir: str, victim: str | None = None, progress: Progress | None 
     if trainer.learned_adversary:
         save_params(run_dir, ADVERSARY_FILE, state.adversary["params"])
         files["adversary"] = ADVERSARY_FILE
+    convergence = {}
+    if victim is not None:  # the victim's curve under attack: attack_curve.png and the slope test
+        from jarob.convergence import report
+
+        title = f"{cfg.env.name}: {cfg.adv.name} against {os.path.basename(os.path.normpath(victim))} ({cfg.seeds} seeds x {attackers} attackers)"
+        plateau, line = report(run_dir, trainer.env.has_win, title)
+        convergence = {"convergence": {**dataclasses.asdict(plateau), "line": line}}
     env_steps = int(np.asarray(state.env_steps)[0])
-    run_steps = (env_steps - done_steps) * cfg.seeds
+    run_steps = (env_steps - done_steps) * lanes
     summary = {
         "env": cfg.env.name,
         "alg": cfg.alg.name,
         "adv": cfg.adv.name,
         "seeds": cfg.seeds,
+        **({"attackers": attackers} if victim is not None else {}),
         "seed": cfg.seed,
         "env_steps": env_steps,
-        "env_steps_all_seeds": env_steps * cfg.seeds,
+        "env_steps_all_seeds": env_steps * lanes,
         "wall_s": round(wall_before + time.time() - t_start, 2),
         "compile_s": round(compile_s, 2),
         "sps": round(run_steps / train_s, 1) if train_s > 0 else None,
         "solved": solved,
         **files,
         **({"victim": os.path.abspath(victim)} if victim is not None else {}),
+        **convergence,
         "final": {
             "episodes": cfg.final_eval_episodes,
             "win_rate": [float(x) for x in ev.won.mean(axis=1)],
@@ -418,11 +432,14 @@ def launch(cfg, prog: str, victim: str | None = None, args=()) -> int:
         return code
     wr = summary["final"]["win_rate"]
     what = "greedy win rate" if victim is None else f"victim's win rate under {cfg.adv.name}"
+    over = f"{cfg.seeds} seed(s)" if cfg.attackers == 1 else f"{cfg.seeds} seed(s) x {cfg.attackers} attackers"
     print(
-        f"{cfg.env.name} {cfg.alg.name}: {what} {sum(wr) / len(wr):.3f} over {cfg.seeds} seed(s), "
+        f"{cfg.env.name} {cfg.alg.name}: {what} {sum(wr) / len(wr):.3f} over {over}, "
         f"return {sum(summary['final']['return']) / len(wr):.3f}, {summary['sps']:,.0f} env steps/s; "
         f"{os.path.join(run_dir, 'summary.json')}"
     )
+    if "convergence" in summary:
+        print(summary["convergence"]["line"])
     return 0
 
 
@@ -436,6 +453,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         cfg = load_config(args)
+        if cfg.attackers != 1:
+            raise ConfigError(f"attackers: trains several attackers per victim seed, for python -m jarob.attack; jarob.train takes 1, got {cfg.attackers}")
     except ConfigError as exc:
         print(f"jarob.train: error: {exc}", file=sys.stderr)
         return 2

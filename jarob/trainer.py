@@ -66,6 +66,14 @@ def seed_keys(base_seed: int, seeds: int) -> jax.Array:
     return jnp.stack([jax.random.fold_in(base, i) for i in range(seeds)])
 
 
+def attacker_keys(base_seed: int, seeds: int, attackers: int) -> jax.Array:
+    """Keys of `attackers` attackers of each of `seeds` victim seeds, attacker k of seed s at
+    index s * attackers + k with the key seed s has in a run whose base seed is base_seed + k:
+    an attack run with attackers=K is K runs with seeds base_seed, ..., base_seed + K - 1."""
+    keys = jnp.stack([seed_keys(base_seed + k, seeds) for k in range(attackers)], axis=1)  # [seeds, K, 2]
+    return keys.reshape((seeds * attackers,) + keys.shape[2:])
+
+
 def _when(pred, learn, unchanged):
     """learn(None) where `pred` holds, `unchanged` otherwise; a Python bool decides at trace time."""
     if isinstance(pred, bool):
