@@ -50,19 +50,27 @@ class Cell:
     win_rate: float
     ret: float
     length: float
+    attacker: Optional[int] = None  # which of a learned column's attackers (None: not a learned column)
 
 
 @dataclass(frozen=True)
 class Attacker:
     """A trained learned adversary (a `jarob.attack` run, or the adversary of an adversarially
-    trained run): its acting parameters for every seed (every leaf [seeds, ...])."""
+    trained run): its acting parameters, `attackers` per victim seed (every leaf
+    [seeds * attackers, ...], attacker k of seed s at s * attackers + k)."""
 
     label: str
     env_name: str
     adv: Any  # its adversary's config
     params: Any
-    seeds: int
+    seeds: int  # victim seeds it was trained against
     run_dir: str
+    attackers: int = 1
+
+    def lane(self, team_seed: int, k: int) -> int:
+        """The index of attacker k of the attacker seed that attacks `team_seed` of a team
+        (seed team_seed % seeds: a team with more seeds than the attack run reuses them)."""
+        return (team_seed % self.seeds) * self.attackers + k
 
 
 def _run_config(run_dir: str, what: str):
@@ -107,8 +115,10 @@ def load_attacker(run_dir: str) -> Attacker:
     from jarob.checkpoint import ADVERSARY_FILE
 
     cfg = _run_config(run_dir, "adversaries")
-    params, seeds = _run_params(run_dir, ADVERSARY_FILE, "adversaries", "trained attacker")
-    return Attacker(os.path.basename(os.path.normpath(run_dir)), cfg.env.name, cfg.adv, params, seeds, run_dir)
+    params, lanes = _run_params(run_dir, ADVERSARY_FILE, "adversaries", "trained attacker")
+    if lanes != cfg.seeds * cfg.attackers:
+        raise EvaluationError(f"adversaries: {run_dir!r} holds {lanes} attackers, its config.yaml says {cfg.seeds} seeds x {cfg.attackers}")
+    return Attacker(os.path.basename(os.path.normpath(run_dir)), cfg.env.name, cfg.adv, params, cfg.seeds, run_dir, cfg.attackers)
 
 
 def check_same_env(teams: list[Team]) -> str:
@@ -156,24 +166,28 @@ class CrossEvaluator:
 
     def run_group(self, teams: list[Team], adv_name: str, adversary, eps: float, attacker: Optional[Attacker] = None) -> list[Cell]:
         """Every (team, seed) of `teams` (one architecture) against one adversary at one eps.
-        A learned `attacker`'s seed s % (its seeds) attacks seed s of every team."""
+        Every attacker of a learned `attacker` that attacks seed s (`Attacker.lane`) plays seed
+        s of every team: a cell each (`Cell.attacker`), the strongest chosen by the report."""
         params = _stack([t.params for t in teams])
         # Seed index i of every team and adversary plays the same episodes' randomness.
         keys = jnp.concatenate([seed_keys(self.seed, t.seeds) for t in teams])
-        owners = [(t.label, s) for t in teams for s in range(t.seeds)]
+        pairs = [(t.label, s) for t in teams for s in range(t.seeds)]
+        per_seed = attacker.attackers if attacker is not None else 1
+        owners = [(i, k) for i in range(len(pairs)) for k in range(per_seed)]  # (team seed, its attacker)
+        pair = np.array([i for i, _ in owners])
         n = len(owners)
         batch = min(n, self.devices)
         fn, sharding = self._program(teams[0].alg, adv_name, adversary, batch, attacker is not None)
         if attacker is not None:
-            pick = np.array([s % attacker.seeds for _, s in owners])
+            pick = np.array([attacker.lane(pairs[i][1], k) for i, k in owners])
             adv_states = adversary.attacker_state(jax.tree.map(lambda x: jnp.asarray(x)[pick], attacker.params), jnp.full((n,), eps, jnp.float32))
         else:
             adv_state = adversary.init(jax.random.PRNGKey(0), eps) if adversary is not None else None
         won, ret, length = [], [], []
         for start in range(0, n, batch):
             idx = np.arange(start, start + batch) % n  # the last batch is padded by wrapping
-            p = jax.device_put(jax.tree.map(lambda x: x[idx], params), sharding)
-            k = jax.device_put(keys[idx], sharding)
+            p = jax.device_put(jax.tree.map(lambda x: x[pair[idx]], params), sharding)
+            k = jax.device_put(keys[pair[idx]], sharding)
             if attacker is not None:
                 adv_state = jax.device_put(jax.tree.map(lambda x: x[idx], adv_states), sharding)
             stats = jax.tree.map(np.asarray, fn(p, adv_state, k))
@@ -183,8 +197,8 @@ class CrossEvaluator:
             length.append(stats.length[:take])
         won, ret, length = (np.concatenate(x) for x in (won, ret, length))
         return [
-            Cell(label, seed, adv_name, float(eps), float(won[i].mean()), float(ret[i].mean()), float(length[i].mean()))
-            for i, (label, seed) in enumerate(owners)
+            Cell(*pairs[p], adv_name, float(eps), float(won[i].mean()), float(ret[i].mean()), float(length[i].mean()), None if attacker is None else k)
+            for i, (p, k) in enumerate(owners)
         ]
 
 
@@ -209,7 +223,8 @@ class HostEvaluator:
         return self._learners.setdefault(learner.architecture(), learner)
 
     def run_group(self, teams: list[Team], adv_name: str, adversary, eps: float, attacker: Optional[Attacker] = None) -> list[Cell]:
-        """Every (team, seed) of `teams` (one architecture) against one adversary at one eps."""
+        """Every (team, seed) of `teams` (one architecture) against one adversary at one eps, and
+        against every attacker of a learned `attacker` (as `CrossEvaluator.run_group`)."""
         from jarob.host_driver import evaluate_host
 
         learner = self._learner(teams[0].alg)
@@ -218,12 +233,14 @@ class HostEvaluator:
             keys = seed_keys(self.seed, t.seeds)
             for s in range(t.seeds):
                 params = jax.tree.map(lambda x: jnp.asarray(x)[s], t.params)
-                if attacker is not None:
-                    adv_state = adversary.attacker_state(jax.tree.map(lambda x: jnp.asarray(x)[s % attacker.seeds], attacker.params), jnp.float32(eps))
-                else:
-                    adv_state = adversary.init(jax.random.PRNGKey(0), eps) if adversary is not None else None
-                stats = jax.tree.map(np.asarray, evaluate_host(self.envs, learner, params, keys[s], self.episodes, adversary, adv_state, self.mode))
-                cells.append(Cell(t.label, s, adv_name, float(eps), float(stats.won.mean()), float(stats.ret.mean()), float(stats.length.mean())))
+                for k in range(attacker.attackers if attacker is not None else 1):
+                    if attacker is not None:
+                        adv_state = adversary.attacker_state(jax.tree.map(lambda x: jnp.asarray(x)[attacker.lane(s, k)], attacker.params), jnp.float32(eps))
+                    else:
+                        adv_state = adversary.init(jax.random.PRNGKey(0), eps) if adversary is not None else None
+                    stats = jax.tree.map(np.asarray, evaluate_host(self.envs, learner, params, keys[s], self.episodes, adversary, adv_state, self.mode))
+                    won, ret, length = (float(x.mean()) for x in (stats.won, stats.ret, stats.length))
+                    cells.append(Cell(t.label, s, adv_name, float(eps), won, ret, length, None if attacker is None else k))
         return cells
 
 

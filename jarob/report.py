@@ -5,7 +5,9 @@ of the per-seed metric (win rate where the env has wins, else return), an AVG co
 the adversary columns per seed, the best mean of each column is bold (every row that ties), and a Wilcoxon rank-sum
 test compares the `compare` row's per-(seed, adversary) values with every other row's.
 Every std is numpy's default, the population std (ddof 0). AVG_paper is ATSA's Table 1 form of
-AVG: the mean of the row's column means +- their std over the columns (see `paper_avg`).
+AVG: the mean of the row's column means +- their std over the columns (see `paper_avg`). A learned
+column with several attackers per team seed is the strongest of them on each seed (`strongest`);
+cells.csv keeps every attacker's cell.
 """
 
 from __future__ import annotations
@@ -19,15 +21,46 @@ import numpy as np
 
 from jarob.evaluation import Cell
 
-CELL_COLUMNS = ["team", "seed", "adversary", "eps", "win_rate", "return", "length"]
+CELL_COLUMNS = ["team", "seed", "adversary", "eps", "win_rate", "return", "length", "attacker"]
 
 
 def write_cells(cells: list[Cell], path: str) -> None:
+    """One row per cell; `attacker` is the learned column's attacker (empty for other columns)."""
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(CELL_COLUMNS)
         for c in cells:
-            w.writerow([c.team, c.seed, c.adversary, f"{c.eps:g}", f"{c.win_rate:.6f}", f"{c.ret:.6f}", f"{c.length:.3f}"])
+            who = "" if c.attacker is None else c.attacker
+            w.writerow([c.team, c.seed, c.adversary, f"{c.eps:g}", f"{c.win_rate:.6f}", f"{c.ret:.6f}", f"{c.length:.3f}", who])
+
+
+def read_cells(path: str) -> list[Cell]:
+    """The cells of a cells.csv (`write_cells`; one written before attackers=K has no `attacker`)."""
+    with open(path, newline="") as f:
+        return [
+            Cell(r["team"], int(r["seed"]), r["adversary"], float(r["eps"]), float(r["win_rate"]), float(r["return"]), float(r["length"]), int(r["attacker"]) if r.get("attacker") else None)
+            for r in csv.DictReader(f)
+        ]
+
+
+def strongest(cells: list[Cell], has_win: bool) -> list[Cell]:
+    """Per (team, seed, adversary, eps), the cell of its strongest attacker: the lowest win rate
+    (ties: the lowest return) where the env has wins, else the lowest return. A column's cells
+    without an attacker pass unchanged; the order is that of each group's first cell."""
+    groups: dict = {}
+    for c in cells:
+        groups.setdefault((c.team, c.seed, c.adversary, round(c.eps, 9)), []).append(c)
+    rank = (lambda c: (c.win_rate, c.ret)) if has_win else (lambda c: c.ret)
+    return [min(g, key=rank) for g in groups.values()]
+
+
+def attackers_per_seed(cells: list[Cell]) -> dict:
+    """{column: K} for every column with K > 1 attackers per team seed."""
+    per: dict = defaultdict(set)
+    for c in cells:
+        if c.attacker is not None:
+            per[c.adversary].add(c.attacker)
+    return {a: len(ks) for a, ks in per.items() if len(ks) > 1}
 
 
 def _metric(cell: Cell, metric: str) -> float:
@@ -56,10 +89,12 @@ def paper_avg(column_means: list[float]) -> dict:
     return {"mean": float(m.mean()), "std": float(m.std(ddof=0))}
 
 
-def cross_table(cells: list[Cell], teams: list[str], adversaries: list[str], metric: str, compare: str) -> dict:
+def cross_table(cells: list[Cell], teams: list[str], adversaries: list[str], metric: str, compare: str, strongest_of: dict | None = None, has_win: bool = True) -> dict:
     """The table as a dict: per row, per column (adversaries and AVG) the per-seed values, mean
     and std over seeds (ddof 0), and AVG_paper (`paper_avg` over the adversary columns); the best
-    row of each column; rank-sum p-values of `compare` against each row."""
+    row of each column; rank-sum p-values of `compare` against each row. `cells` hold one value
+    per (team, seed, column) (`strongest`); `strongest_of` {column: K} says which columns are
+    the strongest of K attackers (chosen by win rate where `has_win`)."""
     from scipy.stats import ranksums
 
     values: dict = defaultdict(lambda: defaultdict(dict))  # team -> adversary -> seed -> value
@@ -83,7 +118,22 @@ def cross_table(cells: list[Cell], teams: list[str], adversaries: list[str], met
             tests[t] = {"statistic": float(stat), "p_value": float(p) if np.isfinite(p) else 1.0}
     n, names = len(adversaries), ", ".join(adversaries)
     plus_minus = {"cells": SEED_STD, "AVG": AVG_NOTE.format(n=n, cols=names), "AVG_paper": PAPER_STD.format(n=n)}
-    return {"metric": metric, "columns": columns, "rows": rows, "best": best, "compare": compare, "ranksum": tests, "plus_minus": plus_minus}
+    of = {a: k for a, k in (strongest_of or {}).items() if a in adversaries}
+    if of:
+        plus_minus["strongest"] = strongest_note(of, has_win)
+    return {"metric": metric, "columns": columns, "rows": rows, "best": best, "compare": compare, "ranksum": tests, "plus_minus": plus_minus, "strongest_of": of}
+
+
+def strongest_note(strongest_of: dict, has_win: bool) -> str:
+    """The table's line on its strongest-of-K columns ('' if none)."""
+    if not strongest_of:
+        return ""
+    by_k: dict = defaultdict(list)
+    for a, k in strongest_of.items():
+        by_k[k].append(a)
+    lowest = "the lowest win rate, ties by return" if has_win else "the lowest return"
+    parts = "; ".join(f"{', '.join(cols)}: the strongest of {k} attackers" for k, cols in sorted(by_k.items()))
+    return f"{parts}, per team seed ({lowest}; cells.csv has every attacker's value)"
 
 
 def table_markdown(table: dict, title: str) -> str:
@@ -100,6 +150,8 @@ def table_markdown(table: dict, title: str) -> str:
         lines.append(f"| {t} | " + " | ".join(entries) + " |")
     pm = table["plus_minus"]
     lines += ["", f"{pm['cells']}. {pm['AVG']}.", f"{pm['AVG_paper']}."]
+    if "strongest" in pm:
+        lines += [f"{pm['strongest']}."]
     if table["ranksum"]:
         lines += ["", f"Wilcoxon rank-sum test of **{table['compare']}** against each row (its values over seeds x adversaries):", ""]
         lines += ["| row | statistic | p-value |", "|---|---|---|"]
@@ -163,9 +215,11 @@ def write_report(out: str, cells: list[Cell], teams: list[str], adversaries: lis
     """Every output file; returns the table dict (also written to table.json)."""
     os.makedirs(out, exist_ok=True)
     write_cells(cells, os.path.join(out, "cells.csv"))
+    of = attackers_per_seed(cells)
+    cells = strongest(cells, has_win)
     at_eps = [c for c in cells if np.isclose(c.eps, eps)]
     metrics = ["win_rate", "return"] if has_win else ["return"]
-    tables = {m: cross_table(at_eps, teams, adversaries, m, compare) for m in metrics}
+    tables = {m: cross_table(at_eps, teams, adversaries, m, compare, of, has_win) for m in metrics}
     main = tables[metrics[0]]
     md = [f"# {env_name}: trained teams x adversaries, eps = {eps:g}", ""]
     md += [table_markdown(tables[m], m.replace("_", " ")) for m in metrics]
