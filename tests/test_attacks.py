@@ -108,6 +108,29 @@ def test_attacks_stay_in_the_ball_the_range_and_off_fixed_features(name):
         assert np.any(out != clean)
 
 
+def test_pgd_restarts_keep_each_agents_strongest_run():
+    """restarts=R: every agent's objective at the result is the largest of the R runs' (the first
+    the plain PGD run from the clean observation), inside the eps-ball."""
+    from jarob.adversaries.gradient import agent_objective, attack_label
+
+    env = envs.make("smax_3m")
+    key = jax.random.PRNGKey(3)
+    _, ts = env.reset(key)
+    w = jax.random.normal(key, (env.obs_dim, env.num_actions))
+    view = TeamView(lambda o: jnp.tanh(o @ w) * 3.0, ts.avail, ts.state)  # saturating: runs can stall apart
+    plain = adversaries.make(adv_config("pgd", {"steps": 2}), env, 0.25)
+    many = adversaries.make(adv_config("pgd", {"steps": 2, "restarts": 6}), env, 0.25)
+    state = plain.init(key)
+    one = plain.perturb(state, ts.obs, view, key)
+    best = many.perturb(state, ts.obs, view, key)
+    label, sign = attack_label(view.q_fn, view.avail, ts.obs)
+    score = lambda x: np.asarray(agent_objective(view.q_fn, view.avail, x, label, sign, 1.0))  # noqa: E731
+    assert np.all(score(best) >= score(one) - 1e-6)
+    assert np.all(np.abs(np.asarray(best - ts.obs)) <= 0.25 + 1e-6)
+    with pytest.raises(Exception, match="adv.restarts"):
+        adv_config("pgd", {"restarts": 0})
+
+
 def test_eps_lives_in_the_adversary_state():
     env = envs.make("smax_3m")
     adv = adversaries.make(adv_config("rn"), env)

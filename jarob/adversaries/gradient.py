@@ -29,10 +29,11 @@ class GradientConfig:
     steps: int  # PGD: gradient steps (FGSM: 1)
     step_size: Optional[float]  # PGD: step size; null = eps / steps
     random_start: bool  # PGD: start from a uniform point of the eps-ball
+    restarts: int  # PGD: runs from R starts (the first as random_start says, the others random), each agent keeping its strongest
     targeted: bool  # PGD: push toward each agent's worst available action instead of away from the greedy one
 
     def validate(self, run) -> None:
-        require_positive(self, "adv.", ("temperature", "steps"))
+        require_positive(self, "adv.", ("temperature", "steps", "restarts"))
         require(self.step_size is None or self.step_size > 0, f"adv.step_size: must be > 0, got {self.step_size}")
 
 
@@ -54,15 +55,25 @@ def pgd_attack(
     `start` is the first iterate (default: the clean obs). FGSM is steps=1, step_size=eps.
     Differentiable in every argument (ATSA needs gradients through it later).
     """
-    if target is None:
-        label, sign = masked_argmax(jax.lax.stop_gradient(q_fn(obs)), avail), 1.0
-    else:
-        label, sign = target, -1.0
+    label, sign = attack_label(q_fn, avail, obs, target)
 
     def objective(x):  # ascended: +CE untargeted, -CE targeted
-        return -sign * jnp.sum(take(team_log_policy(q_fn(x), avail, temperature), label))
+        return jnp.sum(agent_objective(q_fn, avail, x, label, sign, temperature))
 
     return sign_ascent(objective, obs, project, steps=steps, step_size=step_size, start=start)
+
+
+def attack_label(q_fn, avail: jax.Array, obs: jax.Array, target: Optional[jax.Array] = None):
+    """(label, sign) of `pgd_attack`: the clean greedy action, +1 (untargeted), or target, -1."""
+    if target is None:
+        return masked_argmax(jax.lax.stop_gradient(q_fn(obs)), avail), 1.0
+    return target, -1.0
+
+
+def agent_objective(q_fn, avail: jax.Array, x: jax.Array, label: jax.Array, sign: float, temperature: float) -> jax.Array:
+    """Each agent's attack objective at observations x [N, d]: sign * CE(pi(.|x_i), label_i)
+    (ascended by `pgd_attack`; larger is a stronger perturbation)."""
+    return -sign * take(team_log_policy(q_fn(x), avail, temperature), label)
 
 
 def configured_pgd(adversary: ObservationAdversary, adv_state, obs: jax.Array, view: TeamView, *, target=None, start=None) -> jax.Array:
@@ -85,10 +96,24 @@ class FGSM(ObservationAdversary):
 @ADVERSARIES.register("pgd", GradientConfig)
 class PGD(ObservationAdversary):
     """K-step PGD (step size `step_size`, default eps / K), optional random start; untargeted, or
-    `targeted`: toward each agent's worst available action on the clean observation."""
+    `targeted`: toward each agent's worst available action on the clean observation. With
+    `restarts` R > 1, R runs per step and each agent's strongest end point (Madry et al.'s
+    restarts, per step and per agent)."""
 
     def perturb(self, adv_state, obs: jax.Array, view: TeamView, key: jax.Array, train: bool = False) -> jax.Array:
         c = self.cfg
-        start = self.random_start(key, obs, adv_state["eps"]) if c.random_start else None
         target = masked_argmax(-jax.lax.stop_gradient(view.q_fn(obs)), view.avail) if c.targeted else None
-        return configured_pgd(self, adv_state, obs, view, target=target, start=start)
+        if c.restarts == 1:
+            start = self.random_start(key, obs, adv_state["eps"]) if c.random_start else None
+            return configured_pgd(self, adv_state, obs, view, target=target, start=start)
+        # R runs: the first from the clean obs (or a random point), the others from random points;
+        # each agent keeps the run whose end point has its largest objective (its own utilities
+        # depend on its own observation only, so the agents' choices are independent).
+        starts = jax.vmap(lambda k: self.random_start(k, obs, adv_state["eps"]))(jax.random.split(key, c.restarts))
+        if not c.random_start:
+            starts = starts.at[0].set(obs)
+        ends = jax.vmap(lambda s: configured_pgd(self, adv_state, obs, view, target=target, start=s))(starts)  # [R, N, d]
+        label, sign = attack_label(view.q_fn, view.avail, obs, target)
+        scores = jax.vmap(lambda x: agent_objective(view.q_fn, view.avail, x, label, sign, c.temperature))(ends)  # [R, N]
+        best = jnp.argmax(scores, axis=0)
+        return jnp.take_along_axis(ends, best[None, ..., None], axis=0)[0]
