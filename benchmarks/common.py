@@ -24,6 +24,23 @@ def train(out: str, name: str, overrides: list[str]) -> dict:
     return summary
 
 
+def run_once(module: str, run_dir: str, args: list[str]) -> None:
+    """`python -m <module> run_dir=... args` unless run_dir holds a summary.json (done): a killed
+    run resumes (from step 0 if it had no checkpoint)."""
+    if os.path.isfile(os.path.join(run_dir, "summary.json")):
+        print(f"# reusing {run_dir}", flush=True)
+        return
+
+    resume = []
+    if os.path.isfile(os.path.join(run_dir, "config.yaml")):  # killed: resume (from step 0 if it had no checkpoint)
+        resume = ["resume=true"]
+    elif os.path.isdir(run_dir):  # killed before it wrote its config: nothing to keep
+        shutil.rmtree(run_dir)
+    cmd = [sys.executable, "-m", module, f"run_dir={run_dir}", "progress=false", *args, *resume]
+    print("$", " ".join(cmd), flush=True)
+    subprocess.run(cmd, check=True)
+
+
 def mean(xs):
     return sum(xs) / len(xs)
 

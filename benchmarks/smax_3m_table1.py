@@ -60,7 +60,6 @@ against them once (out/<alg>/ref_<row>_<team>/), and archived beside the row.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import shutil
@@ -68,7 +67,7 @@ import subprocess
 import sys
 import time
 
-from common import report
+from common import report, run_once
 
 ROWS = {
     "NoAdv": ["adv=none"],
@@ -107,29 +106,12 @@ LEARNED = ["atla", "paad", "atsa"]
 COLUMNS = ["none", "rn", "fgsm", "atla", "paad", "atsa"]
 
 
-def _run(module: str, run_dir: str, args: list[str]) -> None:
-    if os.path.isfile(os.path.join(run_dir, "summary.json")):
-        print(f"# reusing {run_dir}", flush=True)
-        return
-
-    resume = []
-    if os.path.isfile(os.path.join(run_dir, "config.yaml")):  # killed: resume (from step 0 if it had no checkpoint)
-        resume = ["resume=true"]
-    elif os.path.isdir(run_dir):  # killed before it wrote its config: nothing to keep
-        shutil.rmtree(run_dir)
-    cmd = [sys.executable, "-m", module, f"run_dir={run_dir}", "progress=false", *args, *resume]
-    print("$", " ".join(cmd), flush=True)
-    subprocess.run(cmd, check=True)
-
-
 def _cells(path: str, rename: dict) -> list:
-    from jarob.evaluation import Cell
+    import dataclasses
 
-    out = []
-    with open(path) as f:
-        for r in csv.DictReader(f):
-            out.append(Cell(r["team"], int(r["seed"]), rename.get(r["adversary"], r["adversary"]), float(r["eps"]), float(r["win_rate"]), float(r["return"]), float(r["length"])))
-    return out
+    from jarob.report import read_cells
+
+    return [dataclasses.replace(c, adversary=rename.get(c.adversary, c.adversary)) for c in read_cells(path)]
 
 
 def _summary(args, alg: str, row: str) -> dict:
@@ -153,16 +135,33 @@ def _train_steps(row: str, args) -> int:
     return ROW_STEPS.get(row, args.noadv_steps if row == "NoAdv" else args.robust_steps)
 
 
-def _row_dirs(base: str, row: str) -> tuple[list[str], list[str]]:
-    """(the row's run directories: team and attackers; its evaluation directories with a cells.csv)."""
-    runs = [row, *(f"attack_{adv}_vs_{row}" for adv in LEARNED)]
+FIRST_PROTOCOL = (1, 500_000)  # attackers per seed and their env steps before issue 44: most of the archive
+
+
+def protocol_tag(args) -> str:
+    """'' for the first attacker protocol (one attacker per seed, 500k env steps), else
+    'k<attackers>_<steps>': it names the attack and evaluation directories, so the archive keeps
+    a row's cells under every protocol apart."""
+    return "" if (args.attackers, args.attack_steps) == FIRST_PROTOCOL else f"k{args.attackers}_{args.attack_steps}"
+
+
+def attack_dir(adv: str, row: str, args) -> str:
+    """The run directory of the `adv` attackers of `row`'s team under the attacker protocol."""
+    tag = protocol_tag(args)
+    return f"attack_{adv}_{tag}_vs_{row}" if tag else f"attack_{adv}_vs_{row}"
+
+
+def _row_dirs(base: str, row: str, args) -> tuple[list[str], list[str]]:
+    """(the row's run directories: team and attackers; its evaluation directories with a cells.csv:
+    every protocol's, whose cells against another protocol's attackers keep those attackers' names)."""
+    runs = [row, *(attack_dir(adv, row, args) for adv in LEARNED)]
     evals = sorted(d for d in os.listdir(base) if (d == f"eval_{row}" or d.startswith(f"eval_{row}__")) and os.path.isfile(os.path.join(base, d, "cells.csv"))) if os.path.isdir(base) else []
     return runs, evals
 
 
-def _row_cells(base: str, row: str) -> list:
-    """The cells of every evaluation of `row` under `base`, learned attackers renamed to their column."""
-    runs, evals = _row_dirs(base, row)
+def _row_cells(base: str, row: str, args) -> list:
+    """The cells of every evaluation of `row` under `base`, the protocol's learned attackers renamed to their column."""
+    runs, evals = _row_dirs(base, row, args)
     rename = {name: adv for adv, name in zip(LEARNED, runs[1:])}
     return [c for d in evals for c in _cells(os.path.join(base, d, "cells.csv"), rename)]
 
@@ -171,24 +170,26 @@ def _complete(cells: list) -> bool:
     return {a for a in STATIC + LEARNED} <= {c.adversary for c in cells}
 
 
-def _archived(archive_base: str, row: str) -> list | None:
+def _archived(archive_base: str, row: str, args) -> list | None:
     """The archived cells of `row` if the archive holds it whole (every column and every summary)."""
     if not os.path.isdir(archive_base):
         return None
-    runs, _ = _row_dirs(archive_base, row)
-    cells = _row_cells(archive_base, row)
+    runs, _ = _row_dirs(archive_base, row, args)
+    cells = _row_cells(archive_base, row, args)
     whole = _complete(cells) and all(os.path.isfile(os.path.join(archive_base, r, "summary.json")) for r in runs)
     return cells if whole else None
 
 
-def _archive_row(base: str, archive_base: str, row: str) -> None:
+def _archive_row(base: str, archive_base: str, row: str, args) -> None:
     """Copy a measured row's summaries, configs, trained team and attackers (team.msgpack,
     adversary.msgpack: every seed, so the row can be attacked again without retraining) and cells
-    into the archive, with its provenance."""
-    runs, evals = _row_dirs(base, row)
+    into the archive, with its provenance; an attacker's metrics.csv and attack_curve.png too (the
+    victim's win rate under it, chunk by chunk)."""
+    runs, evals = _row_dirs(base, row, args)
     for d in runs:
         os.makedirs(os.path.join(archive_base, d), exist_ok=True)
-        for name in ("summary.json", "config.yaml", "attack.json", "team.msgpack", "adversary.msgpack"):
+        curve = ("metrics.csv", "attack_curve.png") if d != row else ()
+        for name in ("summary.json", "config.yaml", "attack.json", "team.msgpack", "adversary.msgpack", *curve):
             if os.path.isfile(os.path.join(base, d, name)):
                 shutil.copy2(os.path.join(base, d, name), os.path.join(archive_base, d, name))
     for d in evals:
@@ -216,14 +217,15 @@ def _evaluate(base: str, row: str, adversaries: list[str], out: str) -> float:
     return time.time() - t0
 
 
-def reference_cells(base: str, archive_base: str, rows: list[str], ref: str, own: list) -> tuple[list, float]:
+def reference_cells(base: str, archive_base: str, rows: list[str], ref: str, own: list, args) -> tuple[list, float]:
     """The paper's protocol: each row's none/rn/fgsm cells (from `own`) and its cells against the
     attackers trained once against the `ref` row, renamed to their columns; evaluated where neither
     the run directory nor the archive holds them (then archived). Returns (cells, evaluation wall s)."""
-    rename = {f"attack_{adv}_vs_{ref}": adv for adv in LEARNED}
+    rename = {attack_dir(adv, ref, args): adv for adv in LEARNED}
     cells, eval_s = [c for c in own if c.adversary in ("none", "rn", "fgsm")], 0.0
+    tag = protocol_tag(args)
     for row in rows:
-        d = f"ref_{ref}_{row}"
+        d = f"ref_{ref}_{tag}_{row}" if tag else f"ref_{ref}_{row}"
         here, kept = os.path.join(base, d, "cells.csv"), os.path.join(archive_base, d, "cells.csv") if archive_base else ""
         if not os.path.isfile(here) and not (kept and os.path.isfile(kept)):
             for name in (row, *rename):
@@ -243,38 +245,41 @@ def table_for(alg: str, out: str, rows: list[str], columns: list[str], args) -> 
 
     base = os.path.join(out, alg)
     archive_base = os.path.join(args.archive, alg) if args.archive else ""
-    archived = {row: c for row in rows if archive_base and (c := _archived(archive_base, row)) is not None}
+    archived = {row: c for row in rows if archive_base and (c := _archived(archive_base, row, args)) is not None}
     for row in archived:
         print(f"# {row}: from the archive {archive_base}", flush=True)
     live = [row for row in rows if row not in archived]
     for row in live:
-        _run("jarob.train", os.path.join(base, row), ["env=smax_3m", f"alg={alg}", "seeds=3", f"total_steps={_train_steps(row, args)}", *ROWS[row]])
+        run_once("jarob.train", os.path.join(base, row), ["env=smax_3m", f"alg={alg}", "seeds=3", f"total_steps={_train_steps(row, args)}", *ROWS[row]])
     for row in live:
         for adv in LEARNED:
-            _run("jarob.attack", os.path.join(base, f"attack_{adv}_vs_{row}"), [f"victim={os.path.join(base, row)}", f"adv={adv}", f"total_steps={args.attack_steps}"])
+            attack = [f"victim={os.path.join(base, row)}", f"adv={adv}", f"total_steps={args.attack_steps}", f"attackers={args.attackers}"]
+            run_once("jarob.attack", os.path.join(base, attack_dir(adv, row, args)), attack)
     cells, eval_s = [], 0.0
     for row in rows:
         if row in archived:
             cells += archived[row]
             continue
-        attackers = {adv: os.path.join(base, f"attack_{adv}_vs_{row}") for adv in LEARNED}
+        attackers = {adv: os.path.join(base, attack_dir(adv, row, args)) for adv in LEARNED}
         # Cells of earlier evaluations of this row are reused; only missing columns are evaluated.
-        row_cells = _row_cells(base, row)
+        row_cells = _row_cells(base, row, args)
         have = {c.adversary for c in row_cells}
         missing = [a for a in STATIC + LEARNED if a not in have]
         if missing:
             names = [attackers.get(a, a) for a in missing]
-            eval_out = os.path.join(base, f"eval_{row}" if not row_cells else f"eval_{row}__{'_'.join(missing)}")
+            tag = protocol_tag(args)
+            suffix = "_".join(([tag] if tag else []) + missing)
+            eval_out = os.path.join(base, f"eval_{row}" if not os.path.isdir(os.path.join(base, f"eval_{row}")) else f"eval_{row}__{suffix}")
             eval_s += _evaluate(base, row, names, eval_out)
-            row_cells = _row_cells(base, row)
+            row_cells = _row_cells(base, row, args)
         if archive_base:
-            _archive_row(base, archive_base, row)
+            _archive_row(base, archive_base, row, args)
         cells += row_cells
     compare = "ATSA" if "ATSA" in rows else rows[0]
     table = write_report(os.path.join(base, "table"), cells, rows, columns, 0.25, True, compare, "smax_3m", False)
     print(open(os.path.join(base, "table", "table.md")).read())
     if args.reference:
-        ref_cells, ref_s = reference_cells(base, archive_base, rows, args.reference, cells)
+        ref_cells, ref_s = reference_cells(base, archive_base, rows, args.reference, cells, args)
         eval_s += ref_s
         ref_dir = os.path.join(base, f"table_reference_{args.reference}")
         write_report(ref_dir, ref_cells, rows, [c for c in columns if c != "pgd"], 0.25, True, compare, "smax_3m", False)
@@ -289,7 +294,8 @@ def main() -> int:
     ap.add_argument("--rows", default=",".join(ROWS))
     ap.add_argument("--noadv-steps", type=int, default=2_000_000)
     ap.add_argument("--robust-steps", type=int, default=3_000_000)
-    ap.add_argument("--attack-steps", type=int, default=500_000)
+    ap.add_argument("--attack-steps", type=int, default=500_000, help="env steps per seed of every attacker")
+    ap.add_argument("--attackers", type=int, default=1, help="attackers per team seed; a learned column is the strongest of them")
     ap.add_argument("--columns", default=",".join(COLUMNS))
     ap.add_argument("--out", default="benchmarks/results_table1")
     ap.add_argument("--reference", default="", help="also tabulate every row against the attackers trained against this row (the paper's protocol)")
