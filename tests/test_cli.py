@@ -22,7 +22,7 @@ BAD = [
     (["total_steps=0"], "total_steps: must be > 0"),
     (["alg.lr=-0.1"], "alg.lr: must be > 0"),
     (["alg.gamma=1.5"], "alg.gamma: must lie in [0, 1]"),
-    (["nonsense=1"], "nonsense: unknown key; known: adv, alg, checkpoint_every, env,"),
+    (["nonsense=1"], "nonsense: unknown key; known: adv, alg, attackers, checkpoint_every, env,"),
     (["alg.nonsense=1"], "alg.nonsense: unknown key; known under alg: batch_size, buffer_size,"),
     (["adv=atsa", "adv.director.nonsense=1"], "known under adv.director: alpha_anneal_steps,"),
     (["adv=atsa", "adv.kappa=0"], "adv.kappa: unknown key; did you mean adv.director.kappa? known under adv: "),
