@@ -1,7 +1,7 @@
 """ATSA's Table 1 on SMAX 3m (issues 4 and 5): robust-training rows x adversary columns, measured here.
 
     python benchmarks/smax_3m_table1.py [--algs qmix,vdn] [--out benchmarks/results_table1]
-        [--noadv-steps 2000000] [--robust-steps 3000000] [--attack-steps 500000]
+        [--noadv-steps 2000000] [--robust-steps 3000000] [--attack-steps 1000000] [--attackers 3]
         [--rows NoAdv,RN,FGSM,ATLA,PAAD,PR,PR-REP,ERNIE,ERNIE-plain,ERNIE-kl,ERNIE-mix,ERNIE-mix-S,ERNIE-S1,ERNIE-mix-S1,RAP,ATSA,ATSA-k0,ATSA-p05,ATSA-k025,ATSA-a02,ATSA-h128,ATSA-r33,ATSA-r50,ATSA-r33-p05,ATSA-r33-ctd,ATSA-r33-ctd-cons,ATSA-r33-ctd-cons01,ATSA-r33-6M]
         [--columns none,rn,fgsm,atla,paad,atsa] [--reference NoAdv]
 
@@ -29,9 +29,13 @@ For every learner (QMIX, VDN), 3 seeds each:
    ROW_STEPS gives a row its own budget in place of --robust-steps) and ATSA-r33-u12
    (ATSA-r33 with 12 gradient steps per rollout instead of 6: is the team's learner the ceiling
    on its clean play?);
-2. trains an ATLA, a PAAD and an ATSA attacker against every row's team (`python -m
-   jarob.attack`, seed i against seed i): the learned columns of a row use the attackers trained
-   against it;
+2. trains ATLA, PAAD and ATSA attackers against every row's team (`python -m jarob.attack
+   attackers=3 total_steps=1000000`: three per team seed, for the budget at which the victim's win
+   rate stops falling, benchmarks/attacker_plateau.py): the learned columns of a row use the
+   attackers trained against it, each team seed's strongest of its three (issue 44; the archive's
+   rows measured before it used one 500k-step attacker per seed: `--attackers 1 --attack-steps
+   500000` reads them, and other protocols are kept apart under their own directory names,
+   `protocol_tag`);
 3. evaluates every row against none, rn, fgsm, pgd (10 steps) and the three learned attackers at
    eps 0.25, 500 episodes per cell (`python -m jarob.evaluate`, one call per row), merges the
    cells and writes the cross table over `--columns` (the paper's six by default; add pgd for
@@ -294,8 +298,8 @@ def main() -> int:
     ap.add_argument("--rows", default=",".join(ROWS))
     ap.add_argument("--noadv-steps", type=int, default=2_000_000)
     ap.add_argument("--robust-steps", type=int, default=3_000_000)
-    ap.add_argument("--attack-steps", type=int, default=500_000, help="env steps per seed of every attacker")
-    ap.add_argument("--attackers", type=int, default=1, help="attackers per team seed; a learned column is the strongest of them")
+    ap.add_argument("--attack-steps", type=int, default=1_000_000, help="env steps per seed of every attacker (1M: the plateau on smax_3m, RESULTS.md)")
+    ap.add_argument("--attackers", type=int, default=3, help="attackers per team seed; a learned column is the strongest of them")
     ap.add_argument("--columns", default=",".join(COLUMNS))
     ap.add_argument("--out", default="benchmarks/results_table1")
     ap.add_argument("--reference", default="", help="also tabulate every row against the attackers trained against this row (the paper's protocol)")
@@ -351,7 +355,7 @@ def main() -> int:
         for key in [k for k in figures if k.startswith(alg)]:
             detail.setdefault(key, "")
     own = "".join(f", {r} {ROW_STEPS[r]:,}" for r in rows if r in ROW_STEPS)
-    title = f"smax_3m, eps 0.25, 3 seeds; NoAdv {args.noadv_steps:,}, other rows {args.robust_steps:,}{own}, attackers {args.attack_steps:,} env steps per seed; columns {','.join(columns)}; wall {time.time() - start:,.0f} s"
+    title = f"smax_3m, eps 0.25, 3 seeds; NoAdv {args.noadv_steps:,}, other rows {args.robust_steps:,}{own}, {args.attackers} attacker(s) per seed, {args.attack_steps:,} env steps each; columns {','.join(columns)}; wall {time.time() - start:,.0f} s"
     ok = report(title, figures, targets, detail, os.path.join(args.out, "figures.json"), {"rows": rows})
     return 0 if ok else 1
 

@@ -7,7 +7,8 @@ mean curve over all attackers, x the env steps per seed; the fitted change over 
 d = b (x_last - x_first), its standard error s_d = SE(b) (x_last - x_first) with
 SE(b)^2 = sum(residual^2) / (m - 2) / sum((x - mean x)^2). The run was *still falling* where
 d < -max(tol, 2 s_d): it fell by more than `tol` (0.02 of a win rate; 2% of the curve's largest
-|value| for a return) and by more than twice its noise.
+|value| for a return) and by more than twice its noise. A fall larger than `tol` but within 2 s_d
+is *inconclusive*; anything else has *plateaued*.
 """
 
 from __future__ import annotations
@@ -104,7 +105,9 @@ def describe(p: Plateau, metric: str = "win_rate") -> str:
     fit = f"the victim's {what} changed {p.change:+.3f} ± {p.noise:.3f} (fitted slope, ± its standard error)"
     if p.falling:
         return f"convergence: still falling {stretch}: {fit}; a longer total_steps may find a stronger attacker"
-    return f"convergence: not falling {stretch}: {fit}, no fall larger than max({p.tol:.3g}, 2 SE); the attacker has plateaued at this budget"
+    if p.change < -p.tol:
+        return f"convergence: inconclusive {stretch}: {fit}, a fall within 2 SE of none; a longer run (more evaluations) would tell"
+    return f"convergence: not falling {stretch}: {fit}, no fall larger than {p.tol:.3g}; the attacker has plateaued at this budget"
 
 
 def plot_curve(curve: Curve, path: str, title: str) -> None:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from conftest import TINY
 
-from jarob.convergence import plateau_test, read_curve
+from jarob.convergence import describe, plateau_test, read_curve
 from jarob.evaluation import Cell
 from jarob.report import attackers_per_seed, cross_table, strongest
 from jarob.trainer import attacker_keys, seed_keys
@@ -69,6 +69,10 @@ def test_plateau_test_on_hand_made_curves():
     both = np.stack([falling, 1.2 - falling], axis=1)
     assert plateau_test(steps, both).falling is False
     assert plateau_test(steps[:2], falling[:2]).falling is None
+    # Three evaluations, a large fall as noisy as it is large: inconclusive, not "plateaued".
+    noisy = plateau_test([1.0, 2.0, 3.0], [0.5, 0.1, 0.3])
+    assert noisy.falling is False and "inconclusive" in describe(noisy)
+    assert "plateaued" in describe(plateau_test(steps, flat)) and "still falling" in describe(plateau_test(steps, falling))
 
 
 def test_a_k_attacker_run_is_k_separate_runs_and_its_column_is_their_strongest(tiny_run, tmp_path):
