@@ -53,8 +53,12 @@ def from_archive(archive: str, out: str, d: str, needs: tuple[str, ...]) -> None
 
 def evaluate(out: str, team: str, team_dir: str, attack_dirs: list[str]) -> str:
     """`python -m jarob.evaluate` of one team against none and `attack_dirs`; its output directory."""
+    from jarob.report import read_cells
+
     eval_dir = os.path.join(out, f"eval_{team}")
-    if not os.path.isfile(os.path.join(eval_dir, "cells.csv")):
+    cells = os.path.join(eval_dir, "cells.csv")
+    wanted = {"none", *(os.path.basename(d) for d in attack_dirs)}
+    if not os.path.isfile(cells) or not wanted <= {c.adversary for c in read_cells(cells)}:
         shutil.rmtree(eval_dir, ignore_errors=True)
         cmd = [sys.executable, "-m", "jarob.evaluate", f"runs=[{team_dir}]", f"adversaries=[none,{','.join(attack_dirs)}]", "episodes=500", f"out={eval_dir}", "progress=false"]
         print("$", " ".join(cmd), flush=True)
@@ -142,12 +146,12 @@ def main() -> int:
     cells = {"one": [], "best": []}
     for team, team_dir in teams.items():
         dirs = [os.path.join(args.out, attack_name(kind, adv, team)) for kind in protocols for adv in advs]
-        from_archive(args.archive, args.out, f"eval_{team}", ("cells.csv",))
+        from_archive(args.archive, args.out, f"eval_{team}", ("cells.csv",))  # re-evaluated if it lacks a column
         for c in read_cells(os.path.join(evaluate(args.out, team, team_dir, dirs), "cells.csv")):
             kind, _, rest = c.adversary.partition("_")
             c = dataclasses.replace(c, team=team, adversary=rest.partition("_vs_")[0] if c.adversary != "none" else "none")
             for k in protocols:
-                if c.adversary == "none" or kind == k:
+                if c.adversary == "none" or (kind == k and c.adversary in advs):
                     cells[k].append(c)
     labels, compare = list(teams), args.compare if args.compare in teams else list(teams)[0]
     tables, md = {}, []
