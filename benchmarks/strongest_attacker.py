@@ -51,6 +51,16 @@ def from_archive(archive: str, out: str, d: str, needs: tuple[str, ...]) -> None
         print(f"# {d}: from the archive {archive}", flush=True)
 
 
+def to_archive(archive: str, out: str, d: str, names: tuple[str, ...]) -> None:
+    """Copy out/d/<names> into archive/d as soon as out/d is finished, so that a session that
+    ends mid-benchmark keeps every run it completed."""
+    if archive:
+        os.makedirs(os.path.join(archive, d), exist_ok=True)
+        for name in names:
+            if os.path.isfile(os.path.join(out, d, name)):
+                shutil.copy2(os.path.join(out, d, name), os.path.join(archive, d, name))
+
+
 def evaluate(out: str, team: str, team_dir: str, attack_dirs: list[str]) -> str:
     """`python -m jarob.evaluate` of one team against none and `attack_dirs`; its output directory."""
     from jarob.report import read_cells
@@ -138,16 +148,18 @@ def main() -> int:
     start = time.time()
     os.makedirs(args.out, exist_ok=True)
     protocols = {"one": (1, args.single_steps), "best": (args.attackers, args.steps)}
-    for team, team_dir in teams.items():
+    cells = {"one": [], "best": []}
+    for team, team_dir in teams.items():  # each team's attackers, then its evaluation
         for adv in advs:
             for kind, (k, steps) in protocols.items():
                 from_archive(args.archive, args.out, attack_name(kind, adv, team), ("summary.json", "config.yaml", "adversary.msgpack"))
                 run_once("jarob.attack", os.path.join(args.out, attack_name(kind, adv, team)), [f"victim={team_dir}", f"adv={adv}", f"attackers={k}", f"total_steps={steps}"])
-    cells = {"one": [], "best": []}
-    for team, team_dir in teams.items():
+                to_archive(args.archive, args.out, attack_name(kind, adv, team), ARCHIVED)
         dirs = [os.path.join(args.out, attack_name(kind, adv, team)) for kind in protocols for adv in advs]
         from_archive(args.archive, args.out, f"eval_{team}", ("cells.csv",))  # re-evaluated if it lacks a column
-        for c in read_cells(os.path.join(evaluate(args.out, team, team_dir, dirs), "cells.csv")):
+        evaluate(args.out, team, team_dir, dirs)
+        to_archive(args.archive, args.out, f"eval_{team}", ("cells.csv",))
+        for c in read_cells(os.path.join(args.out, f"eval_{team}", "cells.csv")):
             kind, _, rest = c.adversary.partition("_")
             c = dataclasses.replace(c, team=team, adversary=rest.partition("_vs_")[0] if c.adversary != "none" else "none")
             for k in protocols:
@@ -174,16 +186,6 @@ def main() -> int:
     with open(os.path.join(args.out, "figures.json"), "w") as f:
         json.dump(result, f, indent=2)
     if args.archive:
-        for team in labels:
-            for adv in advs:
-                for kind in protocols:
-                    d = attack_name(kind, adv, team)
-                    os.makedirs(os.path.join(args.archive, d), exist_ok=True)
-                    for name in ARCHIVED:
-                        if os.path.isfile(os.path.join(args.out, d, name)):
-                            shutil.copy2(os.path.join(args.out, d, name), os.path.join(args.archive, d, name))
-            os.makedirs(os.path.join(args.archive, f"eval_{team}"), exist_ok=True)
-            shutil.copy2(os.path.join(args.out, f"eval_{team}", "cells.csv"), os.path.join(args.archive, f"eval_{team}", "cells.csv"))
         for name in ("comparison.md", "figures.json", "curves.png"):
             shutil.copy2(os.path.join(args.out, name), os.path.join(args.archive, name))
     stds = {key: f["std_ratio"] for key, f in figures.items() if not key.startswith("NoAdv")}
