@@ -147,15 +147,24 @@ class SoftFactorizedQ:
         z = jnp.zeros(batch_shape + (self.cfg.hidden_dim,))
         return {"q": z, "pi": z}
 
-    def direct(self, params, hidden: dict, obs, last, first, avail, key, train: bool, env_steps):
-        """One step of every agent: a^_i ~ h_i(.|tau_i) (sampled in training and as an attacker).
-        The soft-Q network is stepped too, so that stored sequences carry its context."""
+    def _step(self, params, hidden: dict, obs, last, first):
         x = agent_inputs(obs, last, self.num_actions)
         reset = lambda h: jnp.where(first[..., None, None], 0.0, h)  # noqa: E731
         hq, _ = self.q_net.apply(params["q"], reset(hidden["q"]), x)
         hp, logits = self.pi_net.apply(params["pi"], reset(hidden["pi"]), x)
-        target = policy(logits, avail).sample(seed=key)
-        return target, {"q": hq, "pi": hp}
+        return logits, {"q": hq, "pi": hp}
+
+    def step(self, params, hidden: dict, obs, last, first, avail):
+        """One step of every agent's soft policy: (log h_i(.|tau_i) [..., N, A] over the available
+        actions, the new hidden state). The soft-Q network is stepped too, so that stored
+        sequences carry its context."""
+        logits, hidden = self._step(params, hidden, obs, last, first)
+        return log_policy(logits, avail), hidden
+
+    def direct(self, params, hidden: dict, obs, last, first, avail, key, train: bool, env_steps):
+        """One step of every agent: a^_i ~ h_i(.|tau_i) (sampled in training and as an attacker)."""
+        logits, hidden = self._step(params, hidden, obs, last, first)
+        return policy(logits, avail).sample(seed=key), hidden
 
     def _q_and_v(self, params, seq, alpha):
         out = unroll_sequence(params, seq.hidden["q"], seq, self.num_actions)
