@@ -157,9 +157,9 @@ def main() -> int:
                 to_archive(args.archive, args.out, attack_name(kind, adv, team), ARCHIVED)
         dirs = [os.path.join(args.out, attack_name(kind, adv, team)) for kind in protocols for adv in advs]
         from_archive(args.archive, args.out, f"eval_{team}", ("cells.csv",))  # re-evaluated if it lacks a column
-        evaluate(args.out, team, team_dir, dirs)
+        eval_dir = evaluate(args.out, team, team_dir, dirs)
         to_archive(args.archive, args.out, f"eval_{team}", ("cells.csv",))
-        for c in read_cells(os.path.join(args.out, f"eval_{team}", "cells.csv")):
+        for c in read_cells(os.path.join(eval_dir, "cells.csv")):
             kind, _, rest = c.adversary.partition("_")
             c = dataclasses.replace(c, team=team, adversary=rest.partition("_vs_")[0] if c.adversary != "none" else "none")
             for k in protocols:
@@ -185,9 +185,7 @@ def main() -> int:
     result = {"teams": teams, "advs": advs, "protocols": protocols, "figures": figures, "tables": tables, "sps": sps, "commit": commit, "wall_s": round(time.time() - start, 1)}
     with open(os.path.join(args.out, "figures.json"), "w") as f:
         json.dump(result, f, indent=2)
-    if args.archive:
-        for name in ("comparison.md", "figures.json", "curves.png"):
-            shutil.copy2(os.path.join(args.out, name), os.path.join(args.archive, name))
+    to_archive(args.archive, args.out, "", ("comparison.md", "figures.json", "curves.png"))
     stds = {key: f["std_ratio"] for key, f in figures.items() if not key.startswith("NoAdv")}
     print("std ratio (strongest-of-K / one) of the non-NoAdv rows, target <= 0.5:", ", ".join(f"{k} {v:.2f}" for k, v in stds.items()))
     print(f"mean env steps/s of the attack runs: one {np.mean(sps['one']):,.0f}, best {np.mean(sps['best']):,.0f}; wall {time.time() - start:,.0f} s")

@@ -1,7 +1,6 @@
 """The notebooks in notebooks/: committed without outputs, and each runs top to bottom with the
 tiny budget (JAROB_NOTEBOOK_BUDGET=tiny) in a fresh kernel of this environment."""
 
-import os
 import pathlib
 
 import nbformat
