@@ -31,27 +31,11 @@ import pytest  # noqa: E402
 # The environment variable is read when JAX is imported, and a plugin may have imported it first.
 jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
 
-# A tiny two-seed training run shared by the training, resume and evaluation tests.
-TINY = [
-    "env=smax_3m",
-    "seeds=2",
-    "total_steps=256",
-    "eval_every=64",
-    "checkpoint_every=64",
-    "eval_episodes=4",
-    "final_eval_episodes=8",
-    "progress=false",
-    "tensorboard=false",
-    "alg.num_envs=4",
-    "alg.rollout_len=8",
-    "alg.batch_size=4",
-    "alg.buffer_size=32",
-    "alg.hidden_dim=16",
-    "alg.mixer_embed_dim=8",
-    "alg.hypernet_hidden=16",
-    "alg.eps_anneal_steps=128",
-    "alg.target_update_every=3",
-]
+# A tiny two-seed training run shared by the training, resume and evaluation tests (the notebooks'
+# `tiny` budget trains the same team, so the compilation cache serves both).
+from jarob.budgets import QUIET, TINY_TEAM  # noqa: E402
+
+TINY = ["env=smax_3m", *TINY_TEAM, *QUIET]
 
 
 @pytest.fixture(scope="session")

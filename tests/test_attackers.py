@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from conftest import TINY
 
+from jarob.budgets import QUIET, TINY_DIRECTOR, TINY_LOOP
 from jarob.convergence import describe, plateau_test, read_curve
 from jarob.evaluation import Cell
 from jarob.report import attackers_per_seed, cross_table, strongest
 from jarob.trainer import attacker_keys, seed_keys
 
-DIRECTOR = ["adv.director.hidden_dim=16", "adv.director.batch_size=4", "adv.director.buffer_size=32"]
-ATTACK = [o for o in TINY if o.split("=")[0] in ("total_steps", "eval_every", "checkpoint_every", "eval_episodes", "final_eval_episodes", "progress", "tensorboard")]
+ATTACK = [*TINY_LOOP, *QUIET]
 
 
 def test_attacker_keys_are_the_keys_of_runs_with_shifted_base_seeds():
@@ -83,7 +83,7 @@ def test_a_k_attacker_run_is_k_separate_runs_and_its_column_is_their_strongest(t
     from jarob.evaluate import main as evaluate
 
     both, runs = tmp_path / "k2", [tmp_path / "s0", tmp_path / "s1"]
-    common = [f"victim={tiny_run}", "adv=paad", *DIRECTOR, *ATTACK]
+    common = [f"victim={tiny_run}", "adv=paad", *TINY_DIRECTOR, *ATTACK]
     assert attack(common + ["attackers=2", f"run_dir={both}"]) == 0
     for k, r in enumerate(runs):
         assert attack(common + [f"seed={k}", f"run_dir={r}"]) == 0

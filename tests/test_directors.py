@@ -13,6 +13,7 @@ import pytest
 from conftest import TINY
 
 from jarob import adversaries
+from jarob.budgets import QUIET, TINY_DIRECTOR, TINY_LOOP
 from jarob.config import ConfigError, adv_config, load_config
 from jarob.learners.soft_factorized import WeightNetwork, log_policy, policy, policy_objective, sdor_stor_loss, soft_policy, soft_value
 from jarob.networks import unroll_sequence
@@ -20,7 +21,6 @@ from jarob.ops import masked_argmax
 
 Q = jnp.array([1.0, 2.0, 3.0])
 ALL = jnp.array([True, True, True])
-DIRECTOR = ["adv.director.hidden_dim=16", "adv.director.batch_size=4", "adv.director.buffer_size=32"]
 # Two small adversarial-training configs: one short rollout, every episode attacked; and 16 envs x
 # 32 steps, half of the episodes attacked.
 SHORT = ["protocol.attack_prob=1", "alg.num_envs=2", "alg.rollout_len=4", "alg.hidden_dim=16", "alg.buffer_size=8", "alg.batch_size=8", "total_steps=64"]
@@ -30,13 +30,13 @@ HALF = ["protocol.attack_prob=0.5", "alg.num_envs=16", "alg.rollout_len=32", "al
 def _trainer(*overrides):
     from jarob.trainer import Trainer
 
-    return Trainer(load_config([*overrides, *DIRECTOR]))
+    return Trainer(load_config([*overrides, *TINY_DIRECTOR]))
 
 
 @functools.lru_cache(maxsize=None)
 def _one_iteration(*overrides):
     """(trainer, initial state, the state after one jitted training iteration from PRNGKey(0), its
-    sums) for the config of `overrides` + DIRECTOR; cached, so tests reading the same iteration
+    sums) for the config of `overrides` + TINY_DIRECTOR; cached, so tests reading the same iteration
     share one compilation."""
     tr = _trainer(*overrides)
     state = tr.init(jax.random.PRNGKey(0))
@@ -235,7 +235,7 @@ def test_atsa_samples_its_targets_and_paad_is_greedy_in_test_mode():
     _, ts = env.reset(jax.random.PRNGKey(0))
     view = TeamView(lambda o: o[:, : env.num_actions], ts.avail, ts.state, jnp.asarray(True))
     for name, varies in (("atsa", True), ("paad", False)):
-        cfg = load_config([f"adv={name}", *DIRECTOR]).adv
+        cfg = load_config([f"adv={name}", *TINY_DIRECTOR]).adv
         adv = adversaries.make(cfg, env)
         st = adv.init(jax.random.PRNGKey(1))
         carry = jax.tree.map(lambda x: x[0], adv.initial_carry(1))
@@ -249,13 +249,13 @@ def test_adversarial_training_attack_mode_and_learned_attacker_column(tiny_run, 
     from jarob.train import main as train
 
     atsa_run = tmp_path / "atsa"
-    assert train(TINY + ["adv=atsa", *DIRECTOR, f"run_dir={atsa_run}"]) == 0
+    assert train(TINY + ["adv=atsa", *TINY_DIRECTOR, f"run_dir={atsa_run}"]) == 0
     summary = json.loads((atsa_run / "summary.json").read_text())
     assert summary["adv"] == "atsa" and (atsa_run / "team.msgpack").exists() and (atsa_run / "adversary.msgpack").exists()
 
     attack_run = tmp_path / "paad_attack"
-    rest = [o for o in TINY if o.split("=")[0] in ("total_steps", "eval_every", "checkpoint_every", "eval_episodes", "final_eval_episodes", "progress", "tensorboard")]
-    assert attack([f"victim={tiny_run}", "adv=paad", *DIRECTOR, f"run_dir={attack_run}", *rest]) == 0
+    rest = [*TINY_LOOP, *QUIET]
+    assert attack([f"victim={tiny_run}", "adv=paad", *TINY_DIRECTOR, f"run_dir={attack_run}", *rest]) == 0
     summary = json.loads((attack_run / "summary.json").read_text())
     assert summary["victim"] == str(tiny_run) and summary["seeds"] == 2 and not (attack_run / "team.msgpack").exists()
 

@@ -13,10 +13,10 @@ from conftest import TINY
 
 from jarob import adversaries, envs
 from jarob.adversaries import TeamView
+from jarob.budgets import QUIET, TINY_DIRECTOR, TINY_LOOP
 from jarob.config import ConfigError, load_config
 from jarob.learners.ppo import clipped_surrogate, gae, normalize
 
-DIRECTOR = ["adv.director.hidden_dim=16", "adv.director.batch_size=4", "adv.director.buffer_size=32"]
 SMALL = ["alg.num_envs=4", "alg.rollout_len=8", "alg.hidden_dim=16", "alg.buffer_size=8", "alg.batch_size=4", "total_steps=256"]
 
 
@@ -150,7 +150,7 @@ def test_rap_members_play_whole_episodes_and_learn_only_from_their_own():
     from jarob.rollout import collect
     from jarob.trainer import Trainer
 
-    cfg = load_config(["adv=rap", "protocol.attack_prob=1", "alg.num_envs=8", "alg.rollout_len=32", "alg.hidden_dim=16", "alg.buffer_size=8", "alg.batch_size=8", "total_steps=1024", *DIRECTOR])
+    cfg = load_config(["adv=rap", "protocol.attack_prob=1", "alg.num_envs=8", "alg.rollout_len=32", "alg.hidden_dim=16", "alg.buffer_size=8", "alg.batch_size=8", "total_steps=1024", *TINY_DIRECTOR])
     tr = Trainer(cfg)
     state = tr.init(jax.random.PRNGKey(0))
     adv = tr.adversary
@@ -210,11 +210,11 @@ def test_atla_and_rap_train_attack_and_evaluate(tiny_run, tmp_path):
     from jarob.train import main as train
 
     rap_run = tmp_path / "rap"
-    assert train(TINY + ["adv=rap", *DIRECTOR, f"run_dir={rap_run}"]) == 0
+    assert train(TINY + ["adv=rap", *TINY_DIRECTOR, f"run_dir={rap_run}"]) == 0
     assert json.loads((rap_run / "summary.json").read_text())["adv"] == "rap"
 
     atla_run = tmp_path / "atla"
-    rest = [o for o in TINY if o.split("=")[0] in ("total_steps", "eval_every", "checkpoint_every", "eval_episodes", "final_eval_episodes", "progress", "tensorboard")]
+    rest = [*TINY_LOOP, *QUIET]
     assert attack([f"victim={tiny_run}", "adv=atla", "adv.ppo.minibatches=2", f"run_dir={atla_run}", *rest]) == 0
 
     out = tmp_path / "eval"
