@@ -2,15 +2,37 @@
 tiny budget (JAROB_NOTEBOOK_BUDGET=tiny) in a fresh kernel of this environment."""
 
 import pathlib
+import re
 
 import nbformat
 import pytest
 
-NOTEBOOKS = sorted((pathlib.Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
+ROOT = pathlib.Path(__file__).parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+def repository():
+    """owner/name of the repository, from pyproject.toml's [project.urls] Repository."""
+    return re.search(r'^Repository = "https://github.com/([^"]+)"$', (ROOT / "pyproject.toml").read_text(), re.M).group(1)
+
+
+def colab_badge(path):
+    return f"[![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/{repository()}/blob/main/notebooks/{path.name})"
 
 
 def test_there_are_notebooks():
     assert [p.name for p in NOTEBOOKS][:1] == ["01_quickstart.ipynb"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_colab_links_are_built_from_the_repository_path(path):
+    """The notebook opens with its Colab badge, installs jarob from the repository when it is not
+    installed, and the README links it both ways (the file, and the badge)."""
+    nb = nbformat.read(path, as_version=4)
+    assert colab_badge(path) in nb.cells[0].source
+    assert f'"jarob @ git+https://github.com/{repository()}"' in nb.cells[1].source
+    readme = (ROOT / "README.md").read_text()
+    assert colab_badge(path) in readme and f"(notebooks/{path.name})" in readme
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
