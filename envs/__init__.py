@@ -52,6 +52,18 @@ def _tag(name: str) -> MarlEnv:
     return TagEnv(name=name, default_eps=0.1)
 
 
+def _cav_merge(name: str) -> MarlEnv:
+    from jarob.envs.cav_merge import CavMergeEnv
+
+    return CavMergeEnv(name=name, default_eps=0.05)
+
+
+def _highway_merge(name: str) -> HostEnv:
+    from jarob.envs.highway import HighwayMergeEnv  # raises a one-line ImportError without the extra
+
+    return HighwayMergeEnv(name=name)
+
+
 # name -> builder; default attack budgets eps follow DESIGN.md section 5.
 _REGISTRY: dict[str, Callable[[str], MarlEnv | HostEnv]] = {
     "smax_3m": partial(_smax, "3m", 0.25),
@@ -61,6 +73,8 @@ _REGISTRY: dict[str, Callable[[str], MarlEnv | HostEnv]] = {
     "smax_2m_vs_1z": partial(_smax, "2m_vs_1z", 0.2),
     "mpe_spread": _spread,
     "mpe_tag": _tag,
+    "cav_merge": _cav_merge,
+    "highway_merge": _highway_merge,
 }
 
 ENV_NAMES: tuple[str, ...] = tuple(_REGISTRY)  # the built-in environments

@@ -20,8 +20,16 @@ SMAX_SHAPES = {  # (agents, obs, actions), DESIGN.md section 7
 
 @pytest.mark.parametrize("name", envs.ENV_NAMES)
 def test_shapes_and_spec(name):
+    if name == "highway_merge":
+        pytest.importorskip("highway_env", reason="highway-env is not installed")
     env = envs.make(name)
-    _, ts = env.reset(jax.random.PRNGKey(0))
+    if envs.is_host_env(env):  # a host env: a numpy view, the same sizes declared
+        view = env.reset(0)
+        assert view["obs"].shape == (env.num_agents, env.obs_dim) and view["obs"].dtype == np.float32
+        assert view["avail"].shape == (env.num_agents, env.num_actions) and view["state"].shape == (env.state_dim,)
+        env.close()
+        return
+    _, ts = jax.jit(env.reset)(jax.random.PRNGKey(0))
     n, o, a = env.num_agents, env.obs_dim, env.num_actions
     assert ts.obs.shape == (n, o) and ts.obs.dtype == jnp.float32
     assert ts.avail.shape == (n, a) and ts.avail.dtype == jnp.bool_
