@@ -72,7 +72,7 @@ TAU_PURSUIT = 0.5 * TAU_HEADING
 MAX_STEERING = math.pi / 3
 # IDM (highway-env IDMVehicle) and MOBIL with MARL_CAVs' lane-change parameters.
 ACC_MAX, COMFORT_ACC_MAX, COMFORT_ACC_MIN = 6.0, 3.0, -5.0
-DISTANCE_WANTED, TIME_WANTED, DELTA = 5.0 + LENGTH, 1.5, 4.0
+DISTANCE_WANTED, TIME_WANTED, DELTA = 5.0 + LENGTH, 1.5, 4  # an int exponent: multiplies, not pow
 POLITENESS, LANE_CHANGE_MIN_ACC_GAIN, LANE_CHANGE_MAX_BRAKING_IMPOSED, LANE_CHANGE_DELAY = 0.0, 0.1, 9.0, 1.0
 
 # -- the scenario ---------------------------------------------------------------------------------
@@ -134,9 +134,13 @@ def heading_at(lane, s):
 def closest_lane(x, y, heading):
     """highway-env's get_closest_lane_index: argmin over lanes of |r| + distance beyond the
     lane's ends + |heading - lane heading| (first lane on ties)."""
-    lanes = jnp.arange(6)
-    s, r = local_coordinates(lanes, x, y)
-    angle = jnp.abs(wrap_to_pi(heading - heading_at(lanes, s)))
+    s = x - _X0  # the straight lanes' coordinates, then the sine lane's (the only one with trigonometry)
+    r = y - _Y0
+    s_kb = s[KB]
+    phase = _PULSATION[KB] * s_kb + _PHASE[KB]
+    r = r.at[KB].add(-AMPLITUDE * jnp.sin(phase))
+    lane_heading = jnp.zeros(6).at[KB].set(jnp.arctan(AMPLITUDE * _PULSATION[KB] * jnp.cos(phase)))
+    angle = jnp.abs(wrap_to_pi(heading - lane_heading))
     d = jnp.abs(r) + jnp.maximum(s - _LENGTH, 0.0) + jnp.maximum(-s, 0.0) + angle
     return jnp.argmin(d).astype(jnp.int32)
 
@@ -162,18 +166,18 @@ def _objects(tr: Traffic):
     return cat(tr.x, ox), cat(tr.y, oy), cat(tr.heading, 0.0), cat(tr.speed, 0.0), cat(tr.present, True)
 
 
-def neighbour_table(tr: Traffic):
-    """Road.neighbour_vehicles(vehicle i, lane L) for every vehicle and lane at once: the objects
+def neighbour_table(tr: Traffic, first: int = 0):
+    """Road.neighbour_vehicles(vehicle i, lane L) for vehicles first.. and every lane at once: the objects
     on L (within its width + 1 m, from one length before its start to one past its end) nearest
     ahead (s >= s_i; on these lanes s is x less the lane's start) and behind. Object indices
-    [N_VEH, 6] (front, rear), N_VEH for the obstacle, -1 for none."""
+    [N_VEH - first, 6] (front, rear), N_VEH for the obstacle, -1 for none."""
     ox, oy, _, _, opresent = _objects(tr)
     lanes = jnp.arange(6)[:, None]
     s, r = local_coordinates(lanes, ox[None], oy[None])  # [6, N_VEH + 1]
     on = opresent[None] & (jnp.abs(r) <= LANE_WIDTH / 2 + 1) & (s >= -LENGTH) & (s < _LENGTH[:, None] + LENGTH)
-    other = jnp.arange(N_VEH)[:, None] != jnp.arange(N_VEH + 1)[None]  # [N_VEH, N_VEH + 1]
-    cand = on[None] & other[:, None]  # [N_VEH, 6, N_VEH + 1]
-    dx = (ox[None] - tr.x[:, None])[:, None]  # [N_VEH, 1, N_VEH + 1]
+    other = jnp.arange(first, N_VEH)[:, None] != jnp.arange(N_VEH + 1)[None]  # [rows, N_VEH + 1]
+    cand = on[None] & other[:, None]  # [rows, 6, N_VEH + 1]
+    dx = (ox[None] - tr.x[first:, None])[:, None]  # [rows, 1, N_VEH + 1]
     ahead, behind = cand & (dx >= 0), cand & (dx < 0)
     front = jnp.where(ahead.any(-1), jnp.argmin(jnp.where(ahead, dx, jnp.inf), -1), -1)
     rear = jnp.where(behind.any(-1), jnp.argmax(jnp.where(behind, dx, -jnp.inf), -1), -1)
@@ -209,13 +213,13 @@ def acceleration_table(tr: Traffic):
     return jnp.concatenate([zero, rows, zero], 0)  # [N_VEH + 2, N_VEH + 2]
 
 
-def mobil(acc, front, rear, lane_i, i, lane):
+def mobil(acc, front, rear, lane_i, i, lane, first: int = 0):
     """MOBIL (IDMVehicle.mobil, no route) for vehicle i onto `lane`: the new follower need not
     brake harder than the limit, and the own gain plus politeness times the followers' exceeds
-    the threshold. `acc`, `front`, `rear`: the tables above."""
+    the threshold. `acc`, `front`, `rear`: the tables above (the latter from vehicle `first` on)."""
     a = lambda e, f: acc[e + 1, f + 1]
-    new_front, new_rear = front[i, lane], rear[i, lane]
-    old_front, old_rear = front[i, lane_i], rear[i, lane_i]
+    new_front, new_rear = front[i - first, lane], rear[i - first, lane]
+    old_front, old_rear = front[i - first, lane_i], rear[i - first, lane_i]
     new_rear_pred_a = a(new_rear, i)
     jerk = a(i, new_front) - a(i, old_front) + POLITENESS * (
         new_rear_pred_a - a(new_rear, new_front) + a(old_rear, old_front) - a(old_rear, i))
@@ -261,7 +265,7 @@ def meta_action(tr: Traffic, actions) -> Traffic:
 
 
 def _hdv_decision(tr: Traffic, acc, front, rear, i):
-    """IDMVehicle.act of HDV i: follow the road, MOBIL (abort a change someone else is making
+    """IDMVehicle.act of HDV i (the neighbour tables start at the first HDV): follow the road, MOBIL (abort a change someone else is making
     into the same gap; else every LANE_CHANGE_DELAY), then steering and IDM acceleration."""
     x, y = tr.x[i], tr.y[i]
     target = follow_road(tr.target_lane[i], x, y)
@@ -276,14 +280,14 @@ def _hdv_decision(tr: Traffic, acc, front, rear, i):
     due = ~changing & (tr.timer[i] > LANE_CHANGE_DELAY)
     new_target = target
     for side in (_LEFT[lane], _RIGHT[lane]):
-        ok = due & reachable(side, x, y) & (jnp.abs(tr.speed[i]) >= 1) & mobil(acc, front, rear, lane, i, jnp.maximum(side, 0))
+        ok = due & reachable(side, x, y) & (jnp.abs(tr.speed[i]) >= 1) & mobil(acc, front, rear, lane, i, jnp.maximum(side, 0), N_CAV)
         new_target = jnp.where(ok, side, new_target)
     target = jnp.where(changing, jnp.where(abort, lane, target), new_target)
     timer = jnp.where(due, 0.0, tr.timer[i])
     target, timer = jnp.where(tr.crashed[i], tr.target_lane[i], target), jnp.where(tr.crashed[i], tr.timer[i], timer)  # a crashed HDV decides nothing
     steering = steering_control(target, x, y, tr.heading[i], tr.speed[i])
-    a = acc[i + 1, front[i, lane] + 1]
-    a = jnp.where(lane != target, jnp.minimum(a, acc[i + 1, front[i, target] + 1]), a)
+    a = acc[i + 1, front[i - N_CAV, lane] + 1]
+    a = jnp.where(lane != target, jnp.minimum(a, acc[i + 1, front[i - N_CAV, target] + 1]), a)
     return target, timer, steering, jnp.clip(a, -ACC_MAX, ACC_MAX)
 
 
@@ -302,9 +306,14 @@ def rectangle_overlap(ax, ay, ah, al, aw, avx, avy, bx, by, bh, bl, bw, bvx, bvy
     the axes (highway-env's eight edges repeat each twice, reversed, which changes no interval
     distance); a rectangle projects onto a unit axis n as its centre's projection +- l/2 |u.n| +
     w/2 |u'.n|, u, u' its axes. Elementwise, so any batch shape broadcasts."""
-    ax, ay, ah, al, aw, avx, avy, bx, by, bh, bl, bw, bvx, bvy = (
-        jnp.asarray(v, jnp.float32) for v in (ax, ay, ah, al, aw, avx, avy, bx, by, bh, bl, bw, bvx, bvy))
-    ca, sa, cb, sb = jnp.cos(ah), jnp.sin(ah), jnp.cos(bh), jnp.sin(bh)
+    ah, bh = jnp.asarray(ah, jnp.float32), jnp.asarray(bh, jnp.float32)
+    return _overlap(ax, ay, jnp.cos(ah), jnp.sin(ah), al, aw, avx, avy, bx, by, jnp.cos(bh), jnp.sin(bh), bl, bw, bvx, bvy)
+
+
+def _overlap(ax, ay, ca, sa, al, aw, avx, avy, bx, by, cb, sb, bl, bw, bvx, bvy):
+    """rectangle_overlap with the headings given by their cosines and sines."""
+    ax, ay, ca, sa, al, aw, avx, avy, bx, by, cb, sb, bl, bw, bvx, bvy = (
+        jnp.asarray(v, jnp.float32) for v in (ax, ay, ca, sa, al, aw, avx, avy, bx, by, cb, sb, bl, bw, bvx, bvy))
     nx = jnp.stack([ca, -sa, cb, -sb], -1)  # the axes: a's length and width directions, then b's
     ny = jnp.stack([sa, ca, sb, cb], -1)
 
@@ -333,6 +342,9 @@ def rectangle_overlap(ax, ay, ah, al, aw, avx, avy, bx, by, bh, bl, bw, bvx, bvy
 
 _PAIRS = [(i, j) for i in range(N_VEH) for j in range(i + 1, N_VEH + 1)]  # vehicle pairs, then with the obstacle
 _PI, _PJ = (np.array(a) for a in zip(*_PAIRS))
+_INCIDENCE = np.zeros((len(_PAIRS), N_VEH), np.float32)  # [pair, vehicle]: +1 first, -1 second (the obstacle has no column)
+_INCIDENCE[np.arange(len(_PAIRS)), _PI] = 1.0
+_INCIDENCE[np.arange(len(_PAIRS))[_PJ < N_VEH], _PJ[_PJ < N_VEH]] = -1.0
 
 
 def collisions(tr: Traffic):
@@ -342,20 +354,21 @@ def collisions(tr: Traffic):
     ox, oy, oh, ospeed, opresent = _objects(tr)
     size = jnp.concatenate([jnp.full(N_VEH, LENGTH), jnp.array([OBSTACLE_SIZE])])
     wide = jnp.concatenate([jnp.full(N_VEH, WIDTH), jnp.array([OBSTACLE_SIZE])])
-    vx, vy = ospeed * jnp.cos(oh), ospeed * jnp.sin(oh)
+    c, s = jnp.cos(oh), jnp.sin(oh)
+    vx, vy = ospeed * c, ospeed * s
     diag = jnp.sqrt(size**2 + wide**2)
     i, j = _PI, _PJ
     near = jnp.hypot(ox[j] - ox[i], oy[j] - oy[i]) <= (diag[i] + diag[j]) / 2 + ospeed[i] * DT
-    hit, will, push = rectangle_overlap(ox[i], oy[i], oh[i], size[i], wide[i], vx[i], vy[i], ox[j], oy[j], oh[j], size[j], wide[j], vx[j], vy[j])
+    hit, will, push = _overlap(ox[i], oy[i], c[i], s[i], size[i], wide[i], vx[i], vy[i], ox[j], oy[j], c[j], s[j], size[j], wide[j], vx[j], vy[j])
     both = near & opresent[i] & opresent[j]
     hit, will = hit & both, will & both
-    n = N_VEH + 1
-    crashed = jnp.zeros(n, bool).at[i].max(hit).at[j].max(hit)
-    impact = jnp.zeros(n, bool).at[i].max(will).at[j].max(will)
+    # per vehicle over its pairs, by the pairs' static incidence (no scatter): +1 as a pair's first, -1 as its second
+    crashed = (hit[:, None] & (_INCIDENCE != 0)).any(0)
+    impact = (will[:, None] & (_INCIDENCE != 0)).any(0)
     # handle_collisions: each vehicle is pushed by half the translation, or all of it off the obstacle
     share = jnp.where(j == N_VEH, 1.0, 0.5)[:, None] * push * will[:, None]
-    shift = jnp.zeros((n, 2)).at[i].add(share).at[j].add(-share)
-    return crashed[:N_VEH], impact[:N_VEH], shift[:N_VEH]
+    shift = (share[:, None, :] * _INCIDENCE[:, :, None]).sum(0)
+    return crashed, impact, shift
 
 
 def frame(tr: Traffic) -> Traffic:
@@ -363,7 +376,7 @@ def frame(tr: Traffic) -> Traffic:
     (road.step; a crashed vehicle brakes to a stop and steers straight), then collisions."""
     idx = jnp.arange(N_VEH)
     cav = jax.vmap(lambda i: _cav_control(tr, i))(idx[:N_CAV])
-    acc, (front, rear) = acceleration_table(tr), neighbour_table(tr)
+    acc, (front, rear) = acceleration_table(tr), neighbour_table(tr, N_CAV)  # only HDVs look around
     hdv = jax.vmap(lambda i: _hdv_decision(tr, acc, front, rear, i))(idx[N_CAV:])
     target, timer, steering, acc = (jnp.concatenate([c, h]) for c, h in zip(cav, hdv))
     steering = jnp.where(tr.crashed, 0.0, steering)
@@ -395,9 +408,14 @@ def observe(tr: Traffic, i) -> jax.Array:
     ovx, ovy = ovx.at[N_VEH].set(0.0), ovy.at[N_VEH].set(0.0)
     dx, dy = ox - ox[i], oy - oy[i]
     seen = opresent & (jnp.arange(N_VEH + 1) != i) & (jnp.hypot(dx, dy) < PERCEPTION_DISTANCE) & (dx > -2 * LENGTH)
-    order = jnp.argsort(jnp.where(seen, jnp.abs(dx), jnp.inf), stable=True)[: OBS_VEHICLES - 1]
-    rows = jnp.stack([dx, dy, ovx - ovx[i], ovy - ovy[i]], -1)[order]
-    rows = jnp.concatenate([jnp.ones((OBS_VEHICLES - 1, 1)), rows], -1) * seen[order][:, None]
+    # a stable sort by |dx| as ranks: object j goes to row 1 + (how many seen objects precede it)
+    key = jnp.where(seen, jnp.abs(dx), jnp.inf)
+    n = jnp.arange(N_VEH + 1)
+    before = (key[None] < key[:, None]) | ((key[None] == key[:, None]) & (n[None] < n[:, None]))
+    rank = jnp.where(seen, before.sum(1), N_VEH + 1)
+    place = rank[None] == jnp.arange(OBS_VEHICLES - 1)[:, None]  # [4, N_VEH + 1] one-hot rows
+    rows = jnp.stack([seen, dx, dy, ovx - ovx[i], ovy - ovy[i]], -1) * seen[:, None]
+    rows = jnp.einsum("rj,jf->rf", place.astype(rows.dtype), rows)
     ego = jnp.array([1.0, ox[i], oy[i], ovx[i], ovy[i]])
     obs = jnp.concatenate([ego[None], rows])
     scale = jnp.concatenate([jnp.ones(1), jnp.asarray(OBS_RANGE)])
@@ -436,14 +454,22 @@ def available_actions(tr: Traffic) -> jax.Array:
     ], -1)
 
 
+def _shuffled(key, points: np.ndarray):
+    """`points` in a uniformly random order: each goes to the rank of its uniform draw (a sort
+    written as comparisons, cheaper than one on these six elements)."""
+    u = jax.random.uniform(key, (len(points),))
+    rank = (u[None] < u[:, None]).sum(1)  # distinct with probability 1
+    return (jnp.asarray(points)[:, None] * (rank[:, None] == jnp.arange(len(points))[None])).sum(0)
+
+
 def spawn(key) -> Traffic:
     """MARL_CAVs' _make_vehicles (traffic density 1, three CAVs): one CAV on the main road and two
     on the ramp, then 1-4 HDVs (half, rounded down, on the main road), each at a distinct spawn
     point plus U(-1.5, 1.5) m, at U(25, 27) m/s."""
     k_n, k_main, k_ramp, k_speed, k_noise = jax.random.split(key, 5)
     n_hdv = jax.random.randint(k_n, (), 1, N_HDV + 1)
-    main = jnp.asarray(SPAWN_MAIN)[jnp.argsort(jax.random.uniform(k_main, (len(SPAWN_MAIN),)))]  # uniform orders
-    ramp = jnp.asarray(SPAWN_RAMP)[jnp.argsort(jax.random.uniform(k_ramp, (len(SPAWN_RAMP),)))]
+    main = _shuffled(k_main, SPAWN_MAIN)
+    ramp = _shuffled(k_ramp, SPAWN_RAMP)
     h = jnp.arange(N_HDV)
     k = n_hdv // 2
     hdv_on_main = h < k
