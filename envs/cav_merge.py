@@ -517,7 +517,8 @@ def policy_step(tr: Traffic, actions) -> Traffic:
 class CavMergeEnv(MarlEnv):
     """The on-ramp merge as a jarob MarlEnv: 3 agents, 5 meta-actions, 25 features each."""
 
-    has_win = False  # the episode statistic that matters is `crashed` (a CAV crashed)
+    has_win = False
+    has_crash = True  # an episode ends early only when a CAV crashes
 
     def __init__(self, name: str = "cav_merge", default_eps: float = 0.05):
         self.name = name
@@ -543,6 +544,9 @@ class CavMergeEnv(MarlEnv):
         reward = cav_rewards(tr).mean()
         done = tr.crashed[:N_CAV].any() | (tr.t >= MAX_STEPS)
         return tr, reward, done, jnp.zeros((), bool)
+
+    def _crashed(self, tr: Traffic):
+        return tr.crashed[:N_CAV].any()
 
     def _view(self, tr: Traffic):
         obs = jax.vmap(lambda i: observe(tr, i).reshape(-1))(jnp.arange(N_CAV))

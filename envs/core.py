@@ -34,6 +34,7 @@ class TimeStep:
     won: jax.Array  # [] bool, the episode that just ended was won (valid when done)
     ep_return: jax.Array  # [] float32, return of the episode that just ended (valid when done)
     ep_length: jax.Array  # [] int32, length of the episode that just ended (valid when done)
+    crashed: jax.Array  # [] bool, the episode that just ended ended in a crash (valid when done; envs with has_crash)
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,7 @@ class EnvSpaces:
     state_dim: int
     max_steps: int
     has_win: bool
+    has_crash: bool = False  # episodes can end in a crash (TimeStep.crashed; the evaluator reports a crash rate)
     perturbation: PerturbationSpec
     default_eps: float
 
@@ -96,7 +98,8 @@ class MarlEnv(EnvSpaces):
     """Base class of jarob environments. Subclasses implement `_reset`, `_step` and `_view`.
 
     `_reset(key) -> inner_state`; `_step(key, inner_state, actions) -> (inner_state, reward,
-    done, won)`; `_view(inner_state) -> (obs [N, O], avail [N, A], state [S])`.
+    done, won)`; `_view(inner_state) -> (obs [N, O], avail [N, A], state [S])`; an env with
+    `has_crash` also implements `_crashed(inner_state) -> bool` (read after a step that ends an episode).
     """
 
     # -- subclass hooks --------------------------------------------------------------
@@ -108,6 +111,9 @@ class MarlEnv(EnvSpaces):
 
     def _view(self, inner):
         raise NotImplementedError
+
+    def _crashed(self, inner):
+        return jnp.zeros((), bool)
 
     # -- public API ------------------------------------------------------------------
     def reset(self, key: jax.Array) -> tuple[EnvState, TimeStep]:
@@ -124,6 +130,7 @@ class MarlEnv(EnvSpaces):
             won=jnp.zeros((), bool),
             ep_return=zero,
             ep_length=jnp.zeros((), jnp.int32),
+            crashed=jnp.zeros((), bool),
         )
         return EnvState(inner, zero, jnp.zeros((), jnp.int32)), ts
 
@@ -133,6 +140,7 @@ class MarlEnv(EnvSpaces):
         reward = reward.astype(jnp.float32)
         ep_return = env_state.ep_return + reward
         ep_length = env_state.ep_length + 1
+        crashed = self._crashed(inner) & done
         reset_inner = self._reset(key_reset)
         inner = jax.tree.map(lambda r, s: jnp.where(done, r, s), reset_inner, inner)
         obs, avail, state = self._view(inner)
@@ -146,6 +154,7 @@ class MarlEnv(EnvSpaces):
             won=won & done,
             ep_return=ep_return,
             ep_length=ep_length,
+            crashed=crashed,
         )
         new_state = EnvState(
             inner,

@@ -184,7 +184,7 @@ class HighwayMergeEnv(HostEnv):
     def __init__(self, name: str = "highway_merge"):
         ref = cm.CavMergeEnv(name=name)
         self.name = name
-        for attr in ("num_agents", "obs_dim", "num_actions", "state_dim", "max_steps", "has_win", "perturbation", "default_eps"):
+        for attr in ("num_agents", "obs_dim", "num_actions", "state_dim", "max_steps", "has_win", "has_crash", "perturbation", "default_eps"):
             setattr(self, attr, getattr(ref, attr))
         self.sim = MergeScenario()
         self._t = 0
@@ -204,6 +204,9 @@ class HighwayMergeEnv(HostEnv):
         self._t += 1
         self.last_crashed = bool(terminated)
         return self._view(obs), float(reward), bool(terminated or truncated), False
+
+    def crashed(self) -> bool:
+        return self.last_crashed
 
     def close(self) -> None:
         self.sim.close()

@@ -13,7 +13,8 @@ state_dim, max_steps, has_win, perturbation, default_eps) and two methods:
 `max_steps`-th step), `won` whether the episode was won (read only where done). Unlike a
 MarlEnv's, `step` does not reset: after `done` the driver calls `reset` with the next episode's
 seed, and the view returned with `done` is not acted on. The driver keeps the episode statistics
-(return, length). `jarob.host_driver` runs a team on host envs.
+(return, length). An env with `has_crash` also answers `crashed()`: whether the episode that
+its last step ended ended in a crash. `jarob.host_driver` runs a team on host envs.
 
 `JaxEnvOnHost` steps a JAX env (`MarlEnv`) from Python through this API: the tests' and the
 benchmark's reference host env.
@@ -39,6 +40,10 @@ class HostEnv(EnvSpaces):
     def step(self, actions: np.ndarray) -> tuple[dict[str, np.ndarray], float, bool, bool]:
         """Play the agents' `actions` [N]: (view, reward, done, won)."""
         raise NotImplementedError
+
+    def crashed(self) -> bool:
+        """Whether the episode the last step ended ended in a crash (envs with has_crash)."""
+        return False
 
     def close(self) -> None:
         """Release the simulator (nothing by default)."""
@@ -79,7 +84,7 @@ def _programs(env: MarlEnv):
     def step(key, inner, actions):
         key, k_step = jax.random.split(key)
         inner, reward, done, won = env._step(k_step, inner, actions)
-        return key, inner, env._view(inner), reward.astype(np.float32), done, won & done
+        return key, inner, env._view(inner), reward.astype(np.float32), done, won & done, env._crashed(inner) & done
 
     return jax.jit(reset), jax.jit(step)
 
@@ -99,10 +104,11 @@ class JaxEnvOnHost(HostEnv):
             raise TypeError(f"JaxEnvOnHost wraps a MarlEnv, got {type(env).__name__}")
         self.env = env
         self.name = env.name if name is None else name
-        for attr in ("num_agents", "obs_dim", "num_actions", "state_dim", "max_steps", "has_win", "perturbation", "default_eps"):
+        for attr in ("num_agents", "obs_dim", "num_actions", "state_dim", "max_steps", "has_win", "has_crash", "perturbation", "default_eps"):
             setattr(self, attr, getattr(env, attr))
         self._reset_fn, self._step_fn = _programs(env)
         self._key = self._inner = None
+        self._crashed = False
 
     @staticmethod
     def _numpy(view) -> dict[str, np.ndarray]:
@@ -116,5 +122,9 @@ class JaxEnvOnHost(HostEnv):
     def step(self, actions: np.ndarray):
         if self._inner is None:
             raise RuntimeError(f"{self.name}: step before reset")
-        self._key, self._inner, view, reward, done, won = self._step_fn(self._key, self._inner, np.asarray(actions, np.int32))
+        self._key, self._inner, view, reward, done, won, crashed = self._step_fn(self._key, self._inner, np.asarray(actions, np.int32))
+        self._crashed = bool(crashed)
         return self._numpy(view), float(reward), bool(done), bool(won)
+
+    def crashed(self) -> bool:
+        return self._crashed

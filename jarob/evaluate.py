@@ -97,7 +97,7 @@ def run(cfg) -> dict:
         for instance in instances if host else ():
             instance.close()
     out = cfg.out or os.path.join("eval", time.strftime("%Y%m%d-%H%M%S"))
-    table = report.write_report(out, cells, labels, [n for n, _, _ in columns], eps, env.has_win, compare, env.name, cfg.sweep_eps is not None)
+    table = report.write_report(out, cells, labels, [n for n, _, _ in columns], eps, env.has_win, compare, env.name, cfg.sweep_eps is not None, env.has_crash)
     return {"out": out, "wall_s": time.time() - t0, "table": table}
 
 

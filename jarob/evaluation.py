@@ -51,6 +51,7 @@ class Cell:
     ret: float
     length: float
     attacker: Optional[int] = None  # which of a learned column's attackers (None: not a learned column)
+    crash_rate: float = 0.0  # the fraction of episodes that ended in a crash (0 on envs without crashes)
 
 
 @dataclass(frozen=True)
@@ -183,7 +184,7 @@ class CrossEvaluator:
             adv_states = adversary.attacker_state(jax.tree.map(lambda x: jnp.asarray(x)[pick], attacker.params), jnp.full((n,), eps, jnp.float32))
         else:
             adv_state = adversary.init(jax.random.PRNGKey(0), eps) if adversary is not None else None
-        won, ret, length = [], [], []
+        won, ret, length, crashed = [], [], [], []
         for start in range(0, n, batch):
             idx = np.arange(start, start + batch) % n  # the last batch is padded by wrapping
             p = jax.device_put(jax.tree.map(lambda x: x[pair[idx]], params), sharding)
@@ -195,9 +196,10 @@ class CrossEvaluator:
             won.append(stats.won[:take])
             ret.append(stats.ret[:take])
             length.append(stats.length[:take])
-        won, ret, length = (np.concatenate(x) for x in (won, ret, length))
+            crashed.append(stats.crashed[:take])
+        won, ret, length, crashed = (np.concatenate(x) for x in (won, ret, length, crashed))
         return [
-            Cell(*pairs[p], adv_name, float(eps), float(won[i].mean()), float(ret[i].mean()), float(length[i].mean()), None if attacker is None else k)
+            Cell(*pairs[p], adv_name, float(eps), float(won[i].mean()), float(ret[i].mean()), float(length[i].mean()), None if attacker is None else k, float(crashed[i].mean()))
             for i, (p, k) in enumerate(owners)
         ]
 
@@ -239,8 +241,8 @@ class HostEvaluator:
                     else:
                         adv_state = adversary.init(jax.random.PRNGKey(0), eps) if adversary is not None else None
                     stats = jax.tree.map(np.asarray, evaluate_host(self.envs, learner, params, keys[s], self.episodes, adversary, adv_state, self.mode))
-                    won, ret, length = (float(x.mean()) for x in (stats.won, stats.ret, stats.length))
-                    cells.append(Cell(t.label, s, adv_name, float(eps), won, ret, length, None if attacker is None else k))
+                    won, ret, length, crashed = (float(x.mean()) for x in (stats.won, stats.ret, stats.length, stats.crashed))
+                    cells.append(Cell(t.label, s, adv_name, float(eps), won, ret, length, None if attacker is None else k, crashed))
         return cells
 
 

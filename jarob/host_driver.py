@@ -80,7 +80,7 @@ class Episodes:
             active=np.arange(e) < n,
         )
         self.ret = np.zeros((e,), np.float32)
-        self.stats = EpisodeStats(np.zeros((n,), bool), np.zeros((n,), np.float32), np.zeros((n,), np.int32))
+        self.stats = EpisodeStats(np.zeros((n,), bool), np.zeros((n,), np.float32), np.zeros((n,), np.int32), np.zeros((n,), bool))
         self.error: str | None = None
         for i in np.flatnonzero(self.view.active):
             self._show(i, self.envs[i].reset(self.seeds[i]), first=True)
@@ -106,6 +106,7 @@ class Episodes:
             if done:
                 j = v.episode[i]
                 self.stats.won[j], self.stats.ret[j], self.stats.length[j] = bool(won), self.ret[i], v.t[i]
+                self.stats.crashed[j] = bool(env.crashed())
                 self.ret[i], v.t[i] = 0.0, 0
                 v.episode[i] += len(self.envs)
                 v.active[i] = v.episode[i] < len(self.seeds)
@@ -143,7 +144,7 @@ def _decision(learner, adversary, num_episodes: int, team, adv_state, step_keys:
     hidden = at_first(fresh_hidden, carry.hidden)
     adv_carry = jax.tree.map(at_first, fresh_adv, carry.adv_carry)
     zero_f, zero_b = jnp.zeros((e,), jnp.float32), jnp.zeros((e,), bool)
-    ts = TimeStep(view.obs, view.avail, view.state, zero_f, zero_b, first, zero_b, zero_f, jnp.zeros((e,), jnp.int32))
+    ts = TimeStep(view.obs, view.avail, view.state, zero_f, zero_b, first, zero_b, zero_f, jnp.zeros((e,), jnp.int32), zero_b)
     actor = ActorState(None, ts, hidden, carry.last_action, jnp.ones((e,), bool), adv_carry)
     # rollout.act_step: k_act, k_env, k_adv, k_coin = split(keys[t], 4); env j's k_adv = split(k_adv, E)[j].
     k_adv = jax.vmap(lambda t: jax.random.split(step_keys[t], 4)[2])(view.t)

@@ -21,7 +21,8 @@ import numpy as np
 
 from jarob.evaluation import Cell
 
-CELL_COLUMNS = ["team", "seed", "adversary", "eps", "win_rate", "return", "length", "attacker"]
+CELL_COLUMNS = ["team", "seed", "adversary", "eps", "win_rate", "return", "length", "attacker", "crash_rate"]
+LOWER_IS_BETTER = {"crash_rate"}  # metrics whose best row is the lowest
 
 
 def write_cells(cells: list[Cell], path: str) -> None:
@@ -31,14 +32,16 @@ def write_cells(cells: list[Cell], path: str) -> None:
         w.writerow(CELL_COLUMNS)
         for c in cells:
             who = "" if c.attacker is None else c.attacker
-            w.writerow([c.team, c.seed, c.adversary, f"{c.eps:g}", f"{c.win_rate:.6f}", f"{c.ret:.6f}", f"{c.length:.3f}", who])
+            w.writerow([c.team, c.seed, c.adversary, f"{c.eps:g}", f"{c.win_rate:.6f}", f"{c.ret:.6f}", f"{c.length:.3f}", who, f"{c.crash_rate:.6f}"])
 
 
 def read_cells(path: str) -> list[Cell]:
-    """The cells of a cells.csv (`write_cells`; one written before attackers=K has no `attacker`)."""
+    """The cells of a cells.csv (`write_cells`; one written before attackers=K has no `attacker`,
+    one written before crash rates none of them: 0)."""
     with open(path, newline="") as f:
         return [
-            Cell(r["team"], int(r["seed"]), r["adversary"], float(r["eps"]), float(r["win_rate"]), float(r["return"]), float(r["length"]), int(r["attacker"]) if r.get("attacker") else None)
+            Cell(r["team"], int(r["seed"]), r["adversary"], float(r["eps"]), float(r["win_rate"]), float(r["return"]), float(r["length"]),
+                 int(r["attacker"]) if r.get("attacker") else None, float(r.get("crash_rate") or 0.0))
             for r in csv.DictReader(f)
         ]
 
@@ -64,7 +67,7 @@ def attackers_per_seed(cells: list[Cell]) -> dict:
 
 
 def _metric(cell: Cell, metric: str) -> float:
-    return cell.win_rate if metric == "win_rate" else cell.ret
+    return {"win_rate": cell.win_rate, "crash_rate": cell.crash_rate}.get(metric, cell.ret)
 
 
 # What a table's +- is, written under every markdown table and into table.json ("plus_minus").
@@ -108,7 +111,8 @@ def cross_table(cells: list[Cell], teams: list[str], adversaries: list[str], met
         rows[t] = {a: {"values": v, "mean": float(np.mean(v)), "std": float(np.std(v, ddof=0))} for a, v in cols.items()}
         rows[t]["AVG_paper"] = paper_avg([rows[t][a]["mean"] for a in adversaries])
     columns = list(adversaries) + ["AVG"]
-    top = {a: max(rows[t][a]["mean"] for t in teams) for a in columns}
+    pick = min if metric in LOWER_IS_BETTER else max
+    top = {a: pick(rows[t][a]["mean"] for t in teams) for a in columns}
     best = {a: [t for t in teams if np.isclose(rows[t][a]["mean"], top[a], rtol=0, atol=1e-9)] for a in columns}  # ties: all bold
     pooled = {t: [v for a in adversaries for v in rows[t][a]["values"]] for t in teams}
     tests = {}
@@ -138,7 +142,8 @@ def strongest_note(strongest_of: dict, has_win: bool) -> str:
 
 def table_markdown(table: dict, title: str) -> str:
     """The table in markdown: the columns, AVG and AVG (paper: ± over columns), bold where the
-    row's mean is the column's best (AVG_paper's mean is AVG's), then what each ± is."""
+    row's mean is the column's best (the lowest for a crash rate; AVG_paper's mean is AVG's),
+    then what each ± is."""
     cols, rows, best = table["columns"], table["rows"], table["best"]
     header = cols + ["AVG (paper: ± over columns)"]
     lines = [f"### {title}", "", "| team | " + " | ".join(header) + " |", "|---" * (len(header) + 1) + "|"]
@@ -169,7 +174,7 @@ def heatmap(table: dict, path: str, title: str) -> None:
     teams, cols = list(table["rows"]), table["columns"]
     m = np.array([[table["rows"][t][a]["mean"] for a in cols] for t in teams])
     fig, ax = plt.subplots(figsize=(1.3 * len(cols) + 2.5, 0.6 * len(teams) + 1.8))
-    vmax = 1.0 if table["metric"] == "win_rate" else max(float(m.max()), 1e-9)
+    vmax = 1.0 if table["metric"] in ("win_rate", "crash_rate") else max(float(m.max()), 1e-9)
     im = ax.imshow(m, cmap="viridis", vmin=0.0, vmax=vmax, aspect="auto")
     ax.set_xticks(range(len(cols)), cols)
     ax.set_yticks(range(len(teams)), teams)
@@ -211,14 +216,16 @@ def sweep_plot(cells: list[Cell], teams: list[str], adversaries: list[str], metr
     plt.close(fig)
 
 
-def write_report(out: str, cells: list[Cell], teams: list[str], adversaries: list[str], eps: float, has_win: bool, compare: str, env_name: str, sweep: bool) -> dict:
-    """Every output file; returns the table dict (also written to table.json)."""
+def write_report(out: str, cells: list[Cell], teams: list[str], adversaries: list[str], eps: float, has_win: bool, compare: str, env_name: str, sweep: bool, has_crash: bool = False) -> dict:
+    """Every output file; returns the main table's dict (every table is in table.json): win rate
+    and return where the env has wins, else return, then the crash rate where it has crashes
+    (with its own heatmap, heatmap_crash_rate.png)."""
     os.makedirs(out, exist_ok=True)
     write_cells(cells, os.path.join(out, "cells.csv"))
     of = attackers_per_seed(cells)
     cells = strongest(cells, has_win)
     at_eps = [c for c in cells if np.isclose(c.eps, eps)]
-    metrics = ["win_rate", "return"] if has_win else ["return"]
+    metrics = (["win_rate", "return"] if has_win else ["return"]) + (["crash_rate"] if has_crash else [])
     tables = {m: cross_table(at_eps, teams, adversaries, m, compare, of, has_win) for m in metrics}
     main = tables[metrics[0]]
     md = [f"# {env_name}: trained teams x adversaries, eps = {eps:g}", ""]
@@ -228,6 +235,8 @@ def write_report(out: str, cells: list[Cell], teams: list[str], adversaries: lis
     with open(os.path.join(out, "table.json"), "w") as f:
         json.dump({"env": env_name, "eps": eps, "tables": tables}, f, indent=2)
     heatmap(main, os.path.join(out, "heatmap.png"), f"{env_name}, eps = {eps:g}: {main['metric']}")
+    if has_crash:
+        heatmap(tables["crash_rate"], os.path.join(out, "heatmap_crash_rate.png"), f"{env_name}, eps = {eps:g}: crash rate")
     if sweep:
         sweep_plot(cells, teams, adversaries, metrics[0], os.path.join(out, "sweep.png"), f"{env_name}: {metrics[0]} against eps")
     return main

@@ -49,6 +49,7 @@ class StepRecord:
     won: jax.Array
     ep_return: jax.Array
     ep_length: jax.Array
+    crashed: jax.Array  # [E] bool, the episode that ended here ended in a crash
     adv_out: dict  # what the adversary recorded at this step (a director's target actions)
     attacked: jax.Array  # [E] bool, the step's episode is attacked (training mode)
 
@@ -173,6 +174,7 @@ def act_step(env: MarlEnv, learner, team, actor: ActorState, key: jax.Array, eps
         won=next_ts.won,
         ep_return=next_ts.ep_return,
         ep_length=next_ts.ep_length,
+        crashed=next_ts.crashed,
         adv_out=d.adv_out,
         attacked=d.attacked,
     )
@@ -210,6 +212,7 @@ class EpisodeStats:
     won: jax.Array  # [E] bool
     ret: jax.Array  # [E]
     length: jax.Array  # [E]
+    crashed: jax.Array  # [E] bool (false on envs without crashes)
 
 
 def evaluate(env: MarlEnv, learner, team, key: jax.Array, num_episodes: int, adversary=None, adv_state=None) -> EpisodeStats:
@@ -219,7 +222,7 @@ def evaluate(env: MarlEnv, learner, team, key: jax.Array, num_episodes: int, adv
     actor = init_actor(env, learner, k_init, num_episodes, adversary)
     keys = jax.random.split(k_run, env.max_steps + 1)
     zero_f = jnp.zeros((num_episodes,), jnp.float32)
-    stats = EpisodeStats(jnp.zeros((num_episodes,), bool), zero_f, jnp.zeros((num_episodes,), jnp.int32))
+    stats = EpisodeStats(jnp.zeros((num_episodes,), bool), zero_f, jnp.zeros((num_episodes,), jnp.int32), jnp.zeros((num_episodes,), bool))
     finished = jnp.zeros((num_episodes,), bool)
 
     def cond(carry):
@@ -234,6 +237,7 @@ def evaluate(env: MarlEnv, learner, team, key: jax.Array, num_episodes: int, adv
             jnp.where(new, rec.won, stats.won),
             jnp.where(new, rec.ep_return, stats.ret),
             jnp.where(new, rec.ep_length, stats.length),
+            jnp.where(new, rec.crashed, stats.crashed),
         )
         return t + 1, a, finished | rec.done, stats
 

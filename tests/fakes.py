@@ -76,6 +76,30 @@ class ThresholdEnv(MarlEnv):
         return obs, jnp.ones((self.num_agents, 2), bool), jnp.zeros((1,))
 
 
+class CrashEnv(ThresholdEnv):
+    """ThresholdEnv whose episodes have no win: one ends in a crash unless every agent takes action 1."""
+
+    has_win = False
+    has_crash = True
+
+    def __init__(self, num_agents: int = 2):
+        super().__init__(num_agents)
+        self.name = "crash"
+
+    def _reset(self, key):
+        return jnp.zeros((), jnp.int32), jnp.zeros((), bool)
+
+    def _step(self, key, inner, actions):
+        ok = jnp.all(actions == 1)
+        return (inner[0] + 1, ~ok), ok.astype(jnp.float32), jnp.ones((), bool), jnp.zeros((), bool)
+
+    def _view(self, inner):
+        return super()._view(inner[0])
+
+    def _crashed(self, inner):
+        return inner[1]
+
+
 class LinearTeam:
     """A memoryless 'learner' for attack and evaluator tests: Q_i = obs_i @ W + b."""
 

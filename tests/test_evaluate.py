@@ -6,13 +6,14 @@ import json
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from fakes import LinearTeam, ThresholdEnv
+from fakes import CrashEnv, LinearTeam, ThresholdEnv
 
 from jarob import adversaries
 from jarob.config import adv_config, load_config
 from jarob.evaluate import main
-from jarob.evaluation import CrossEvaluator, Team
-from jarob.report import write_report
+from jarob.envs.host import JaxEnvOnHost
+from jarob.evaluation import CrossEvaluator, HostEvaluator, Team
+from jarob.report import read_cells, write_report
 
 SEEDS = 3
 
@@ -72,6 +73,32 @@ def test_report_files_and_table(cells, tmp_path):
     assert "| robust | **1.000 ± 0.000** |" in md and "| sensitive | **1.000 ± 0.000** | 0.4" in md and "rank-sum" in md
     saved = json.loads((tmp_path / "table.json").read_text())
     assert saved["tables"]["win_rate"]["rows"]["sensitive"]["none"]["values"] == [1.0] * SEEDS
+
+
+def test_crash_rates_reach_the_cells_and_the_report(tmp_path):
+    """On an env with crashes (CrashEnv: a crash unless every agent takes action 1) the cells
+    carry crash rates, natively and on host envs alike, and the report adds a crash-rate table
+    whose best row is the lowest."""
+    env = CrashEnv()
+    teams = [
+        _team("sensitive", [[0.0, 10.0], [0.0, 0.0]], [0.0, -4.0]),  # action 1 iff o_0 > 0.4: crashes under fgsm
+        _team("robust", [[0.0, 0.0], [0.0, 0.0]], [0.0, 5.0]),
+        _team("hopeless", [[0.0, 0.0], [0.0, 0.0]], [5.0, 0.0]),
+    ]
+    fgsm = adversaries.make(adv_config("fgsm"), env)
+    native, host = CrossEvaluator(env, episodes=50, seed=0, make_learner=LinearTeam), HostEvaluator([JaxEnvOnHost(env) for _ in range(2)], episodes=10, make_learner=LinearTeam)
+    for ev in (native, host):
+        cells = ev.run_group(teams, "none", None, 0.25) + ev.run_group(teams, "fgsm", fgsm, 0.25)
+        rate = {(c.team, c.adversary): c.crash_rate for c in cells if c.seed == 0}
+        assert rate == {("sensitive", "none"): 0.0, ("sensitive", "fgsm"): 1.0, ("robust", "none"): 0.0, ("robust", "fgsm"): 0.0, ("hopeless", "none"): 1.0, ("hopeless", "fgsm"): 1.0}
+        assert all(c.win_rate == 0.0 for c in cells)
+    write_report(str(tmp_path), cells, ["sensitive", "robust", "hopeless"], ["none", "fgsm"], 0.25, False, "robust", "crash", sweep=False, has_crash=True)
+    saved = json.loads((tmp_path / "table.json").read_text())["tables"]
+    assert set(saved) == {"return", "crash_rate"}
+    assert saved["crash_rate"]["best"] == {"none": ["sensitive", "robust"], "fgsm": ["robust"], "AVG": ["robust"]}
+    assert saved["crash_rate"]["rows"]["sensitive"]["AVG"]["mean"] == 0.5
+    assert "### crash rate" in (tmp_path / "table.md").read_text() and (tmp_path / "heatmap_crash_rate.png").stat().st_size > 0
+    assert [c.crash_rate for c in read_cells(str(tmp_path / "cells.csv"))] == [c.crash_rate for c in cells]
 
 
 def test_cli_end_to_end_and_sweep(tiny_run, tmp_path):
