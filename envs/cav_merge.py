@@ -550,8 +550,14 @@ class CavMergeEnv(MarlEnv):
 
     def _view(self, tr: Traffic):
         obs = jax.vmap(lambda i: observe(tr, i).reshape(-1))(jnp.arange(N_CAV))
-        is_cav = jnp.arange(N_VEH) < N_CAV
         vx, vy = tr.speed * jnp.cos(tr.heading), tr.speed * jnp.sin(tr.heading)
-        per = jnp.stack([tr.present, is_cav, tr.x / 520.0, tr.y / 12.0, vx / 30.0, vy / 30.0], -1) * tr.present[:, None]
-        state = jnp.concatenate([per.reshape(-1), (tr.t / MAX_STEPS)[None]]).astype(jnp.float32)
-        return obs, available_actions(tr), state
+        return obs, available_actions(tr), world_state(tr.present, tr.x, tr.y, vx, vy, tr.t)
+
+
+def world_state(present, x, y, vx, vy, t) -> jax.Array:
+    """The world state for mixers [N_VEH * 6 + 1]: per vehicle slot presence, is-CAV, x / 520,
+    y / 12, vx / 30, vy / 30 (zero for empty slots), then the step / MAX_STEPS."""
+    present = jnp.asarray(present, jnp.float32)
+    is_cav = jnp.arange(N_VEH) < N_CAV
+    per = jnp.stack([present, is_cav, jnp.asarray(x) / 520.0, jnp.asarray(y) / 12.0, jnp.asarray(vx) / 30.0, jnp.asarray(vy) / 30.0], -1) * present[:, None]
+    return jnp.concatenate([per.reshape(-1), (jnp.asarray(t, jnp.float32) / MAX_STEPS)[None]]).astype(jnp.float32)

@@ -101,9 +101,8 @@ class MergeScenario(MergeEnv):
         """Put vehicles at (x, y, speed), heading 0: the first three are the CAVs."""
         self.controlled_vehicles = []
         self.road.vehicles = []
-        hdv = MergeHDV
         for i, (x, y, v) in enumerate(vehicles):
-            cls = self.action_type.vehicle_class if i < cm.N_CAV else hdv
+            cls = self.action_type.vehicle_class if i < cm.N_CAV else MergeHDV
             veh = cls(self.road, np.array([x, y], float), speed=float(v))
             if i < cm.N_CAV:
                 self.controlled_vehicles.append(veh)
@@ -170,11 +169,8 @@ class MergeScenario(MergeEnv):
 
 
 def state_of(traffic: dict[str, np.ndarray], t: int) -> np.ndarray:
-    """cav_merge's world state from `MergeScenario.traffic()` (CavMergeEnv._view's layout)."""
-    is_cav = (np.arange(cm.N_VEH) < cm.N_CAV).astype(np.float32)
-    p = traffic["present"]
-    per = np.stack([p, is_cav, traffic["x"] / 520.0, traffic["y"] / 12.0, traffic["vx"] / 30.0, traffic["vy"] / 30.0], -1) * p[:, None]
-    return np.concatenate([per.reshape(-1), [t / cm.MAX_STEPS]]).astype(np.float32)
+    """cav_merge's world state (`cm.world_state`) from `MergeScenario.traffic()`."""
+    return np.asarray(cm.world_state(traffic["present"], traffic["x"], traffic["y"], traffic["vx"], traffic["vy"], t))
 
 
 class HighwayMergeEnv(HostEnv):
