@@ -60,6 +60,7 @@ class TrainConfig:
     final_eval_episodes: int
     checkpoint_every: int
     solve_win_rate: float
+    solve_crash_rate: float
     run_dir: Optional[str]
     resume: bool
     progress: bool
@@ -214,7 +215,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     require(cfg.env.eps is None or cfg.env.eps >= 0, f"env.eps: must be >= 0, got {cfg.env.eps}")
     require_positive(cfg, "", ("seeds", "attackers", "total_steps", "eval_every", "eval_episodes", "final_eval_episodes", "checkpoint_every"))
     require(cfg.seed >= 0, f"seed: must be >= 0, got {cfg.seed}")
-    require_unit(cfg, "", ("solve_win_rate",))
+    require_unit(cfg, "", ("solve_win_rate", "solve_crash_rate"))
     require(cfg.run_dir is None or cfg.run_dir.strip() != "", "run_dir: must not be empty")
     p = cfg.protocol
     require_unit(p, "protocol.", ("attack_prob", "ramp_frac"))

@@ -42,9 +42,11 @@ _METRIC_COLUMNS = ["chunk", "seed", "env_steps", "wall_s", "sps"] + [
     "train_episodes",
     "train_return",
     "train_win_rate",
+    "train_crash_rate",
     "eval_return",
     "eval_win_rate",
     "eval_length",
+    "eval_crash_rate",
 ]
 
 
@@ -238,11 +240,12 @@ def run(cfg, run_dir: str, victim: str | None = None, progress: Progress | None 
                 row.update(chunk=c, seed=i // attackers, attacker=i % attackers, env_steps=int(m.env_steps[i]), wall_s=round(wall, 3), sps=round(sps, 1))
                 rows.append(row)
             log.write(rows, int(m.env_steps[0]))
-            win_rate = float(np.mean(m.eval_win_rate))
-            if solved is None and victim is None and trainer.env.has_win and win_rate >= cfg.solve_win_rate:
-                solved = {"chunk": c, "env_steps": int(m.env_steps[0]), "wall_s": round(wall, 2), "eval_win_rate": win_rate}
+            if solved is None and victim is None:
+                solved = _solved(trainer.env, m, cfg, c, wall)
             bar.update(n_steps)
-            bar.set_postfix(sps=f"{sps:,.0f}", win_rate=f"{win_rate:.2f}", ret=f"{float(np.mean(m.eval_return)):.2f}")
+            shown = {"win_rate": float(np.mean(m.eval_win_rate))} if trainer.env.has_win else {}
+            shown.update({"crash_rate": float(np.mean(m.eval_crash_rate))} if trainer.env.has_crash else {})
+            bar.set_postfix(sps=f"{sps:,.0f}", **{k: f"{v:.2f}" for k, v in shown.items()}, ret=f"{float(np.mean(m.eval_return)):.2f}")
             last = c == len(schedule) - 1
             if last or (c + 1) % ckpt_every_chunks == 0:
                 progress.saving = True
@@ -297,7 +300,9 @@ def run(cfg, run_dir: str, victim: str | None = None, progress: Progress | None 
             "win_rate": [float(x) for x in ev.won.mean(axis=1)],
             "return": [float(x) for x in ev.ret.mean(axis=1)],
             "length": [float(x) for x in ev.length.mean(axis=1)],
+            **({"crash_rate": [float(x) for x in ev.crashed.mean(axis=1)]} if trainer.env.has_crash else {}),
         },
+        "has_win": trainer.env.has_win,
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "jax": jax.__version__,
         "device": str(jax.devices()[0].platform),
@@ -305,6 +310,20 @@ def run(cfg, run_dir: str, victim: str | None = None, progress: Progress | None 
     with open(os.path.join(run_dir, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2)
     return summary
+
+
+def _solved(env, m, cfg, chunk: int, wall: float) -> dict | None:
+    """The chunk's entry for summary.json's `solved`, or None: the first evaluation whose mean win
+    rate reached `solve_win_rate` (envs with wins), or whose mean crash rate fell to
+    `solve_crash_rate` (envs with crashes and no wins)."""
+    at = {"chunk": chunk, "env_steps": int(m.env_steps[0]), "wall_s": round(wall, 2)}
+    if env.has_win:
+        win_rate = float(np.mean(m.eval_win_rate))
+        return {**at, "eval_win_rate": win_rate} if win_rate >= cfg.solve_win_rate else None
+    if env.has_crash:
+        crash_rate = float(np.mean(m.eval_crash_rate))
+        return {**at, "eval_crash_rate": crash_rate} if crash_rate <= cfg.solve_crash_rate else None
+    return None
 
 
 def describe(exc: BaseException, limit: int = 240) -> str:
@@ -430,17 +449,23 @@ def launch(cfg, prog: str, victim: str | None = None, args=()) -> int:
             shutil.rmtree(run_dir, ignore_errors=True)
         print(line, file=sys.stderr)
         return code
-    wr = summary["final"]["win_rate"]
-    what = "greedy win rate" if victim is None else f"victim's win rate under {cfg.adv.name}"
-    over = f"{cfg.seeds} seed(s)" if cfg.attackers == 1 else f"{cfg.seeds} seed(s) x {cfg.attackers} attackers"
-    print(
-        f"{cfg.env.name} {cfg.alg.name}: {what} {sum(wr) / len(wr):.3f} over {over}, "
-        f"return {sum(summary['final']['return']) / len(wr):.3f}, {summary['sps']:,.0f} env steps/s; "
-        f"{os.path.join(run_dir, 'summary.json')}"
-    )
+    print(f"{cfg.env.name} {cfg.alg.name}: {_final_line(summary, cfg, victim)}, {summary['sps']:,.0f} env steps/s; {os.path.join(run_dir, 'summary.json')}")
     if "convergence" in summary:
         print(summary["convergence"]["line"])
     return 0
+
+
+def _final_line(summary: dict, cfg, victim: str | None) -> str:
+    """The final evaluation's means over seeds: win rate (envs with wins), return, crash rate
+    (envs with crashes), e.g. 'greedy win rate 0.950 over 3 seed(s), return 1.812'."""
+    final = summary["final"]
+    mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
+    whose = "greedy" if victim is None else f"the victim's, under {cfg.adv.name},"
+    over = f"{cfg.seeds} seed(s)" if cfg.attackers == 1 else f"{cfg.seeds} seed(s) x {cfg.attackers} attackers"
+    parts = [f"win rate {mean(final['win_rate']):.3f}"] if summary["has_win"] else []
+    parts.append(f"return {mean(final['return']):.3f}")
+    parts += [f"crash rate {mean(final['crash_rate']):.3f}"] if "crash_rate" in final else []
+    return f"{whose} {', '.join(parts)} over {over}"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -52,12 +52,14 @@ class ChunkMetrics:
     train_episodes: jax.Array
     train_return: jax.Array
     train_win_rate: jax.Array
+    train_crash_rate: jax.Array  # share of the chunk's training episodes that ended in a crash (0 on envs without)
     eval_return: jax.Array
     eval_win_rate: jax.Array
     eval_length: jax.Array
+    eval_crash_rate: jax.Array
 
 
-_SUMS = ("loss", "q_tot", "grad_norm", "dropped_updates", "adv_loss", "adv_dropped_updates", "reg_loss", "team_turns", "adv_turns", "episodes", "wins", "return")
+_SUMS = ("loss", "q_tot", "grad_norm", "dropped_updates", "adv_loss", "adv_dropped_updates", "reg_loss", "team_turns", "adv_turns", "episodes", "wins", "crashes", "return")
 
 
 def seed_keys(base_seed: int, seeds: int) -> jax.Array:
@@ -174,6 +176,7 @@ class Trainer:
             "adv_turns": jnp.asarray(adv_turn, jnp.float32),
             "episodes": jnp.sum(done),
             "wins": jnp.sum(records.won & done),
+            "crashes": jnp.sum(records.crashed & done),
             "return": jnp.sum(jnp.where(done, records.ep_return, 0.0)),
         }
         new_state = state.replace(learner=learner_state, actor=actor, adversary=adv_state, key=key, env_steps=env_steps)
@@ -222,9 +225,11 @@ class Trainer:
             train_episodes=acc["episodes"],
             train_return=acc["return"] / episodes,
             train_win_rate=acc["wins"] / episodes,
+            train_crash_rate=acc["crashes"] / episodes,
             eval_return=jnp.mean(ev.ret),
             eval_win_rate=jnp.mean(ev.won),
             eval_length=jnp.mean(ev.length),
+            eval_crash_rate=jnp.mean(ev.crashed),
         )
 
     def chunk(self, state: TrainState, first_iteration: jax.Array, num_iterations: jax.Array):

@@ -170,3 +170,15 @@ def test_the_bridge_sees_and_drives_as_cav_merge_on_a_scene():
         np.testing.assert_allclose(np.asarray(ts.obs), view["obs"], atol=1e-3, err_msg=f"step {t}")
     assert host.last_crashed and t < cm.MAX_STEPS - 1  # this sequence ends in a crash, on both, at the same step
     host.close()
+
+
+def test_the_env_file_sets_the_reward_scale():
+    """configs/env/cav_merge.yaml sets the learner's reward scale to MARL_CAVs' 1/20 for either
+    learner; the command line still wins, and other envs keep the learner's own 10."""
+    from jarob.config import load_config
+
+    assert load_config(["env=cav_merge"]).alg.reward_scale == 0.05
+    assert load_config(["env=cav_merge", "alg=vdn"]).alg.reward_scale == 0.05
+    assert load_config(["env=cav_merge", "alg.reward_scale=1"]).alg.reward_scale == 1.0
+    assert load_config(["env=smax_3m"]).alg.reward_scale == 10.0
+    assert load_config(["env=cav_merge"]).env.name == "cav_merge"

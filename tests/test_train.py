@@ -120,3 +120,35 @@ def test_resume_before_first_checkpoint_starts_again(reference_run, tmp_path):
 def test_resume_refuses_changed_config(reference_run, capsys):
     assert main(TINY + [f"run_dir={reference_run}", "resume=true", "alg.lr=0.5"]) == 2
     assert "alg.lr" in capsys.readouterr().err
+
+
+def test_crash_rates_in_the_log_the_summary_and_the_line(tmp_path, capsys):
+    """On an env with crashes and no wins (CrashEnv) the metrics log has the training and
+    evaluation crash rates, summary.json the final per-seed crash rate, `solved` is the first
+    evaluation whose mean crash rate is at most solve_crash_rate, and the printed line gives
+    return and crash rate, no win rate."""
+    from fakes import CrashEnv
+
+    from jarob import envs
+    from jarob.budgets import QUIET, TINY_TEAM
+
+    envs.register("crash", lambda name: CrashEnv())
+    try:
+        args = ["env.name=crash", *TINY_TEAM, *QUIET, "total_steps=512", "solve_crash_rate=0.5", f"run_dir={tmp_path / 'run'}"]
+        assert main(args) == 0
+    finally:
+        envs._REGISTRY.pop("crash")
+    line = capsys.readouterr().out
+    assert "crash rate" in line and "win rate" not in line
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["has_win"] is False and len(summary["final"]["crash_rate"]) == 2
+    assert all(0.0 <= c <= 1.0 for c in summary["final"]["crash_rate"])
+    with open(tmp_path / "run" / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    by_chunk = {}
+    for r in rows:
+        assert 0.0 <= float(r["train_crash_rate"]) <= 1.0 and 0.0 <= float(r["eval_crash_rate"]) <= 1.0
+        by_chunk.setdefault(int(r["chunk"]), []).append(float(r["eval_crash_rate"]))
+    assert any(float(r["train_crash_rate"]) > 0 for r in rows)  # the random early policy crashes
+    first = next((c for c, v in sorted(by_chunk.items()) if np.mean(v) <= 0.5), None)
+    assert (summary["solved"] or {}).get("chunk") == first
