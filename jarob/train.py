@@ -316,6 +316,8 @@ def _solved(env, m, cfg, chunk: int, wall: float) -> dict | None:
     """The chunk's entry for summary.json's `solved`, or None: the first evaluation whose mean win
     rate reached `solve_win_rate` (envs with wins), or whose mean crash rate fell to
     `solve_crash_rate` (envs with crashes and no wins)."""
+    import numpy as np
+
     at = {"chunk": chunk, "env_steps": int(m.env_steps[0]), "wall_s": round(wall, 2)}
     if env.has_win:
         win_rate = float(np.mean(m.eval_win_rate))
