@@ -372,6 +372,7 @@ class EvalConfig:
     compare: Optional[str]
     seed: int
     progress: bool
+    env: Optional[EnvConfig]  # None: the env the teams trained on
     host_envs: int
 
 
@@ -383,7 +384,9 @@ def load_eval_config(overrides: list[str] | tuple[str, ...] = ()) -> EvalConfig:
         key, _, value = ov.partition("=")
         if key == "adversaries" and ":" in value and "'" not in value and '"' not in value:
             raise ConfigError(f"adversaries: quote a column with settings, e.g. adversaries=[none,'malicious:rate=0.05']; got {value}")
-    cfg = build(EvalConfig, compose_dict("evaluate", list(overrides)), "")
+    data = compose_dict("evaluate", list(overrides))
+    data.pop("alg", None)  # what an env file sets for its learner (cav_merge's reward scale): the teams' own configs hold theirs
+    cfg = build(EvalConfig, data, "")
     require(len(cfg.runs) > 0, "runs: give at least one run directory, e.g. runs=[runs/a,runs/b]")
     require(len(cfg.adversaries) > 0, "adversaries: give at least one, e.g. adversaries=[none,fgsm]")
     require(cfg.episodes > 0, f"episodes: must be > 0, got {cfg.episodes}")
@@ -391,5 +394,9 @@ def load_eval_config(overrides: list[str] | tuple[str, ...] = ()) -> EvalConfig:
     require(cfg.sweep_eps is None or (len(cfg.sweep_eps) > 0 and min(cfg.sweep_eps) >= 0), f"sweep_eps: must be a non-empty list of values >= 0, got {cfg.sweep_eps}")
     require(cfg.seed >= 0, f"seed: must be >= 0, got {cfg.seed}")
     require(cfg.host_envs > 0, f"host_envs: must be > 0, got {cfg.host_envs}")
+    from jarob.envs import names
+
+    require(cfg.env is None or cfg.env.name in names(), f"env: unknown {cfg.env and cfg.env.name!r}; allowed: {', '.join(names())}")
+    require(cfg.env is None or cfg.env.eps is None or cfg.env.eps >= 0, f"env.eps: must be >= 0, got {cfg.env and cfg.env.eps}")
     require(cfg.out is None or cfg.out.strip() != "", "out: must not be empty")
     return cfg

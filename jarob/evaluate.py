@@ -31,10 +31,11 @@ def parse_column(column: str) -> tuple[str, dict]:
     return name, settings
 
 
-def resolve_adversaries(names, env, eps):
+def resolve_adversaries(names, env, eps, trained_on: str | None = None):
     """(column name, adversary, attacker) for every column: a static adversary's name with
     optional settings (`parse_column`; attacker None) or the run directory of a trained learned
-    attacker (`jarob.attack`)."""
+    attacker (`jarob.attack`), which must have been trained on the env the teams trained on
+    (`trained_on`, default `env.name`)."""
     from jarob import adversaries
     from jarob.config import ConfigError, adv_config
     from jarob.evaluation import EvaluationError, load_attacker
@@ -46,8 +47,8 @@ def resolve_adversaries(names, env, eps):
         name, settings = parse_column(column)
         if name not in registry and (os.sep in column or os.path.isdir(column)):
             attacker = load_attacker(column)
-            if attacker.env_name != env.name:
-                raise EvaluationError(f"adversaries: {column!r} was trained on {attacker.env_name}, the teams on {env.name}")
+            if attacker.env_name != (trained_on or env.name):
+                raise EvaluationError(f"adversaries: {column!r} was trained on {attacker.env_name}, the teams on {trained_on or env.name}")
             out.append((attacker.label, adversaries.make(attacker.adv, env, eps), attacker))
             continue
         if name not in static:
@@ -69,7 +70,7 @@ def resolve_adversaries(names, env, eps):
 def run(cfg) -> dict:
     """Evaluate and write the report; returns a summary dict."""
     from jarob import envs, report
-    from jarob.evaluation import CrossEvaluator, EvaluationError, HostEvaluator, check_same_env, group_by_architecture, load_team
+    from jarob.evaluation import CrossEvaluator, EvaluationError, HostEvaluator, check_same_env, check_same_layout, group_by_architecture, load_team
 
     t0 = time.time()
     teams = [load_team(r) for r in cfg.runs]
@@ -77,12 +78,15 @@ def run(cfg) -> dict:
     if len(set(labels)) != len(labels):  # same basename in different folders: use the paths
         teams = [load_team(r, label=os.path.normpath(r)) for r in cfg.runs]
         labels = [t.label for t in teams]
-    env = envs.make(check_same_env(teams))
-    eps = env.default_eps if cfg.eps is None else cfg.eps
+    trained_on = check_same_env(teams)
+    env = envs.make(cfg.env.name if cfg.env else trained_on)
+    if env.name != trained_on:  # e.g. cav_merge teams on highway-env
+        check_same_layout(envs.make(trained_on), env)
+    eps = next((e for e in (cfg.eps, cfg.env and cfg.env.eps) if e is not None), env.default_eps)
     compare = labels[0] if cfg.compare is None else cfg.compare
     if compare not in labels:
         raise EvaluationError(f"compare: {compare!r} is not a team; allowed: {', '.join(labels)}")
-    columns = resolve_adversaries(cfg.adversaries, env, eps)
+    columns = resolve_adversaries(cfg.adversaries, env, eps, trained_on)
     eps_values = [eps] + [e for e in (cfg.sweep_eps or ()) if abs(e - eps) > 1e-9]
     groups = group_by_architecture(teams, env)
     host = envs.is_host_env(env)

@@ -130,6 +130,17 @@ def check_same_env(teams: list[Team]) -> str:
     return envs.pop()
 
 
+LAYOUT = ("num_agents", "obs_dim", "num_actions", "state_dim", "has_win")
+
+
+def check_same_layout(trained, other) -> None:
+    """Teams trained on env `trained` can play env `other` only where both have the same agents,
+    observation, action and world-state sizes (and both have wins or neither)."""
+    differ = [f"{k} {getattr(trained, k)} vs {getattr(other, k)}" for k in LAYOUT if getattr(trained, k) != getattr(other, k)]
+    if differ:
+        raise EvaluationError(f"env: the teams were trained on {trained.name}, whose layout differs from {other.name}'s: {', '.join(differ)}")
+
+
 def _arch(env: MarlEnv, alg) -> tuple:
     """What an evaluation program depends on: the team learner's architecture."""
     return learners.make(alg, env).architecture()

@@ -1,5 +1,7 @@
 """The host driver (jarob.host_driver): a team and its adversary on envs stepped in Python."""
 
+import shutil
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -145,7 +147,7 @@ def guess_host():
     envs._REGISTRY.pop("guess_host")
 
 
-def test_jarob_evaluate_plays_a_host_env_through_the_driver(tmp_path, guess_host):
+def test_jarob_evaluate_plays_a_host_env_through_the_driver(tmp_path, guess_host, capsys):
     """`python -m jarob.evaluate` on a team whose env is a host env: 3 simulator instances, and the
     cells of the cross evaluator on the native env (a QMIX team, 2 seeds). Training refuses it."""
     import csv
@@ -182,3 +184,21 @@ def test_jarob_evaluate_plays_a_host_env_through_the_driver(tmp_path, guess_host
     assert got == [(c.adversary, c.seed, c.win_rate, c.ret, c.length) for c in cells]
     with pytest.raises(ValueError, match="^env: guess_host is a host env"):
         Trainer(dataclasses.replace(cfg, env=dataclasses.replace(cfg.env, name="guess_host")))
+
+    # The same team trained on the native env `guess`, played on the host env (`env=guess_host`, or
+    # as here, with no configs/env file for it, any env file renamed): the same cells; an env whose
+    # layout differs is refused in one line.
+    envs.register("guess", lambda name: EXACT)
+    try:
+        saved["env"]["name"] = "guess"
+        native_run = tmp_path / "native"
+        shutil.copytree(run, native_run)
+        OmegaConf.save(OmegaConf.create(saved), native_run / "config.yaml")
+        guess_host.clear()
+        assert main(args[:-2] + [f"runs=[{native_run}]", f"out={tmp_path / 'moved'}", "progress=false", "env=smax_3m", "env.name=guess_host"]) == 0 and len(guess_host) == 3
+        moved = [(r["adversary"], int(r["seed"]), float(r["win_rate"]), float(r["return"]), float(r["length"])) for r in csv.DictReader(open(tmp_path / "moved" / "cells.csv"))]
+        assert moved == got
+        assert main([f"runs=[{native_run}]", "adversaries=[none]", "env=smax_3m", f"out={tmp_path / 'no'}", "progress=false"]) != 0
+        assert "whose layout differs from smax_3m's: num_agents 2 vs 3" in capsys.readouterr().err and not (tmp_path / "no").exists()
+    finally:
+        envs._REGISTRY.pop("guess")
