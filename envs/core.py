@@ -93,6 +93,12 @@ class EnvSpaces:
     perturbation: PerturbationSpec
     default_eps: float
 
+    def mirror_spaces(self, other: "EnvSpaces") -> None:
+        """Declare everything `other` declares but its name (a wrapper or bridge of that env)."""
+        for attr in EnvSpaces.__annotations__:
+            if attr != "name":
+                setattr(self, attr, getattr(other, attr))
+
 
 class MarlEnv(EnvSpaces):
     """Base class of jarob environments. Subclasses implement `_reset`, `_step` and `_view`.

@@ -180,8 +180,7 @@ class HighwayMergeEnv(HostEnv):
     def __init__(self, name: str = "highway_merge"):
         ref = cm.CavMergeEnv(name=name)
         self.name = name
-        for attr in ("num_agents", "obs_dim", "num_actions", "state_dim", "max_steps", "has_win", "has_crash", "perturbation", "default_eps"):
-            setattr(self, attr, getattr(ref, attr))
+        self.mirror_spaces(ref)
         self.sim = MergeScenario()
         self._t = 0
         self.last_crashed = False

@@ -104,8 +104,7 @@ class JaxEnvOnHost(HostEnv):
             raise TypeError(f"JaxEnvOnHost wraps a MarlEnv, got {type(env).__name__}")
         self.env = env
         self.name = env.name if name is None else name
-        for attr in ("num_agents", "obs_dim", "num_actions", "state_dim", "max_steps", "has_win", "has_crash", "perturbation", "default_eps"):
-            setattr(self, attr, getattr(env, attr))
+        self.mirror_spaces(env)
         self._reset_fn, self._step_fn = _programs(env)
         self._key = self._inner = None
         self._crashed = False

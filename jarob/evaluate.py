@@ -41,14 +41,15 @@ def resolve_adversaries(names, env, eps, trained_on: str | None = None):
     from jarob.evaluation import EvaluationError, load_attacker
 
     registry = adversaries.ADVERSARIES
+    teams_env = trained_on or env.name
     static = [n for n in registry.names() if not registry.get(n).learned]
     out = []
     for column in names:
         name, settings = parse_column(column)
         if name not in registry and (os.sep in column or os.path.isdir(column)):
             attacker = load_attacker(column)
-            if attacker.env_name != (trained_on or env.name):
-                raise EvaluationError(f"adversaries: {column!r} was trained on {attacker.env_name}, the teams on {trained_on or env.name}")
+            if attacker.env_name != teams_env:
+                raise EvaluationError(f"adversaries: {column!r} was trained on {attacker.env_name}, the teams on {teams_env}")
             out.append((attacker.label, adversaries.make(attacker.adv, env, eps), attacker))
             continue
         if name not in static:

@@ -459,7 +459,7 @@ def launch(cfg, prog: str, victim: str | None = None, args=()) -> int:
 
 def _final_line(summary: dict, cfg, victim: str | None) -> str:
     """The final evaluation's means over seeds: win rate (envs with wins), return, crash rate
-    (envs with crashes), e.g. 'greedy win rate 0.950 over 3 seed(s), return 1.812'."""
+    (envs with crashes), e.g. 'greedy win rate 0.950, return 1.812 over 3 seed(s)'."""
     final = summary["final"]
     mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
     whose = "greedy" if victim is None else f"the victim's, under {cfg.adv.name},"
