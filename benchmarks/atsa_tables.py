@@ -1,6 +1,6 @@
-"""ATSA's Table 1 on SMAX 3m (issues 4 and 5): robust-training rows x adversary columns, measured here.
+"""ATSA's Table 1 on SMAX 3m (issues 4 and 5) and Table 2 on the CAV merge (issue 41): robust-training rows x adversary columns, measured here.
 
-    python benchmarks/smax_3m_table1.py [--algs qmix,vdn] [--out benchmarks/results_table1]
+    python benchmarks/atsa_tables.py [--env smax_3m|cav_merge] [--algs qmix,vdn] [--out benchmarks/results_table1|2]
         [--noadv-steps 2000000] [--robust-steps 3000000] [--attack-steps 1000000] [--attackers 3]
         [--rows NoAdv,RN,FGSM,ATLA,PAAD,PR,PR-REP,ERNIE,ERNIE-plain,ERNIE-kl,ERNIE-mix,ERNIE-mix-S,ERNIE-S1,ERNIE-mix-S1,RAP,ATSA,ATSA-k0,ATSA-p05,ATSA-k025,ATSA-a02,ATSA-h128,ATSA-r33,ATSA-r50,ATSA-r33-p05,ATSA-r33-ctd,ATSA-r33-ctd-cons,ATSA-r33-ctd-cons01,ATSA-r33-6M]
         [--columns none,rn,fgsm,atla,paad,atsa] [--reference NoAdv]
@@ -42,7 +42,13 @@ For every learner (QMIX, VDN), 3 seeds each:
    issue 4's) with mean +- std over seeds (ddof 0), AVG (+- over seeds) and AVG in the paper's
    form (+- over the columns), bold best and the rank-sum test of ATSA against every row into
    out/<alg>/table/;
-and prints the issues' figures beside their targets and the wall time. Existing run directories
+and prints the issues' figures beside their targets and the wall time.
+
+`--env` picks the table (BENCHES): smax_3m is Table 1 (eps 0.25, win rate; archive
+benchmarks/results/table1), cav_merge is Table 2 (eps 0.05, the env's budget; return and crash
+rate, the lowest return being a seed's strongest attacker; archive benchmarks/results/table2, its
+figures the paper's finding: the ATSA row has the best AVG return and the lowest AVG crash rate).
+Every row's training and evaluation wall time is written to out/<alg>/wall.json and printed. Existing run directories
 are reused (a run directory with a summary.json is not retrained), so an interrupted benchmark
 resumes: a killed run continues from its last checkpoint, or starts again if it had none.
 
@@ -64,6 +70,7 @@ against them once (out/<alg>/ref_<row>_<team>/), and archived beside the row.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shutil
@@ -108,6 +115,25 @@ ROW_STEPS = {"ATSA-r33-6M": 6_000_000}  # rows trained for their own env-step bu
 STATIC = ["none", "rn", "fgsm", "pgd"]
 LEARNED = ["atla", "paad", "atsa"]
 COLUMNS = ["none", "rn", "fgsm", "atla", "paad", "atsa"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Bench:
+    """One of the paper's tables: its env, its archive under benchmarks/results/ and its teams'
+    default training budgets (env steps per seed)."""
+
+    table: str
+    archive: str
+    noadv_steps: int
+    robust_steps: int
+
+
+# cav_merge's robust rows train for 2M env steps, as its NoAdv row does: a NoAdv team's crash rate
+# is at most 0.05 after 200k (RESULTS.md, the CAV merge), and 3M per row does not fit the CPU.
+BENCHES = {
+    "smax_3m": Bench("Table 1", "table1", 2_000_000, 3_000_000),
+    "cav_merge": Bench("Table 2", "table2", 2_000_000, 2_000_000),
+}
 
 
 def _cells(path: str, rename: dict) -> list:
@@ -184,7 +210,7 @@ def _archived(archive_base: str, row: str, args) -> list | None:
     return cells if whole else None
 
 
-def _archive_row(base: str, archive_base: str, row: str, args) -> None:
+def _archive_row(base: str, archive_base: str, row: str, args, wall: dict) -> None:
     """Copy a measured row's summaries, configs, trained team and attackers (team.msgpack,
     adversary.msgpack: every seed, so the row can be attacked again without retraining) and cells
     into the archive, with its provenance; an attacker's metrics.csv and attack_curve.png too (the
@@ -206,6 +232,7 @@ def _archive_row(base: str, archive_base: str, row: str, args) -> None:
         "dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
         "archived_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "command": " ".join(sys.argv),
+        "wall_s": wall,
     }
     with open(os.path.join(archive_base, row, "archived.json"), "w") as f:
         json.dump(provenance, f, indent=2)
@@ -243,8 +270,9 @@ def reference_cells(base: str, archive_base: str, rows: list[str], ref: str, own
     return cells, eval_s
 
 
-def table_for(alg: str, out: str, rows: list[str], columns: list[str], args) -> tuple[dict, float]:
-    """Train, attack and evaluate one learner's rows; returns (the win-rate table, evaluation wall s)."""
+def table_for(alg: str, out: str, rows: list[str], columns: list[str], args, env) -> tuple[dict, dict]:
+    """Train, attack and evaluate one learner's rows on `env`; returns (every metric's table, from
+    table.json; the wall s of each row's training, its attackers' and the evaluations, wall.json)."""
     from jarob.report import write_report
 
     base = os.path.join(out, alg)
@@ -253,13 +281,27 @@ def table_for(alg: str, out: str, rows: list[str], columns: list[str], args) -> 
     for row in archived:
         print(f"# {row}: from the archive {archive_base}", flush=True)
     live = [row for row in rows if row not in archived]
+    wall_path = os.path.join(base, "wall.json")
+    wall = json.load(open(wall_path)) if os.path.isfile(wall_path) else {}
+
+    def timed(row: str, part: str, fn) -> None:
+        """Run fn, adding its wall s to wall[row][part] (a reused run adds ~0) and saving wall.json."""
+        t0 = time.time()
+        fn()
+        entry = wall.setdefault(row, {})
+        entry[part] = entry.get(part, 0.0) + time.time() - t0
+        os.makedirs(base, exist_ok=True)
+        with open(wall_path, "w") as f:
+            json.dump(wall, f, indent=2)
+
     for row in live:
-        run_once("jarob.train", os.path.join(base, row), ["env=smax_3m", f"alg={alg}", "seeds=3", f"total_steps={_train_steps(row, args)}", *ROWS[row]])
+        train = [f"env={args.env}", f"alg={alg}", "seeds=3", f"total_steps={_train_steps(row, args)}", *ROWS[row]]
+        timed(row, "train_s", lambda: run_once("jarob.train", os.path.join(base, row), train))
     for row in live:
         for adv in LEARNED:
             attack = [f"victim={os.path.join(base, row)}", f"adv={adv}", f"total_steps={args.attack_steps}", f"attackers={args.attackers}"]
-            run_once("jarob.attack", os.path.join(base, attack_dir(adv, row, args)), attack)
-    cells, eval_s = [], 0.0
+            timed(row, "attack_s", lambda: run_once("jarob.attack", os.path.join(base, attack_dir(adv, row, args)), attack))
+    cells = []
     for row in rows:
         if row in archived:
             cells += archived[row]
@@ -274,37 +316,115 @@ def table_for(alg: str, out: str, rows: list[str], columns: list[str], args) -> 
             tag = protocol_tag(args)
             suffix = "_".join(([tag] if tag else []) + missing)
             eval_out = os.path.join(base, f"eval_{row}" if not os.path.isdir(os.path.join(base, f"eval_{row}")) else f"eval_{row}__{suffix}")
-            eval_s += _evaluate(base, row, names, eval_out)
+            timed(row, "eval_s", lambda: _evaluate(base, row, names, eval_out))
             row_cells = _row_cells(base, row, args)
         if archive_base:
-            _archive_row(base, archive_base, row, args)
+            _archive_row(base, archive_base, row, args, wall.get(row, {}))
         cells += row_cells
     compare = "ATSA" if "ATSA" in rows else rows[0]
-    table = write_report(os.path.join(base, "table"), cells, rows, columns, 0.25, True, compare, "smax_3m", False)
+    layout = (env.default_eps, env.has_win, compare, env.name, False, env.has_crash)
+    write_report(os.path.join(base, "table"), cells, rows, columns, *layout)
     print(open(os.path.join(base, "table", "table.md")).read())
     if args.reference:
         ref_cells, ref_s = reference_cells(base, archive_base, rows, args.reference, cells, args)
-        eval_s += ref_s
+        wall.setdefault("reference", {})["eval_s"] = ref_s
         ref_dir = os.path.join(base, f"table_reference_{args.reference}")
-        write_report(ref_dir, ref_cells, rows, [c for c in columns if c != "pgd"], 0.25, True, compare, "smax_3m", False)
+        write_report(ref_dir, ref_cells, rows, [c for c in columns if c != "pgd"], *layout)
         print(f"# the paper's protocol: atla, paad and atsa are the attackers trained against {args.reference}")
         print(open(os.path.join(ref_dir, "table.md")).read())
-    return table, eval_s
+    for row in rows:
+        w = wall.get(row, {})
+        print(f"# {row} wall: " + (", ".join(f"{k[:-2]} {v:,.0f} s" for k, v in w.items()) if w else "from the archive"))
+    return json.load(open(os.path.join(base, "table", "table.json")))["tables"], wall
+
+
+def table1_figures(alg: str, tables: dict, rows: list[str], args, figures: dict, targets: dict, detail: dict) -> None:
+    """Issues 4 and 5's figures on a win-rate table (smax_3m), into figures/targets/detail."""
+    t = tables["win_rate"]
+    win = lambda row, col: t["rows"][row][col]["mean"]  # noqa: E731
+    if "NoAdv" in rows:
+        for adv in ("paad", "atsa"):
+            figures[f"{alg}_noadv_under_{adv}"], targets[f"{alg}_noadv_under_{adv}"] = win("NoAdv", adv), ("<", 0.10)
+        key = f"{alg}_noadv_under_atla_minus_paad"
+        figures[key], targets[key] = win("NoAdv", "atla") - win("NoAdv", "paad"), (">", 0.0)
+        detail[key] = f"NoAdv under atla {win('NoAdv', 'atla'):.3f}, under paad {win('NoAdv', 'paad'):.3f} (ATLA the weaker attacker: QMIX study Table I, 3m, 0.81 vs 0.00; ATSA Table 1 3s_3z, 8m, not 3m)"
+    if "FGSM" in rows:
+        best = min(win("FGSM", adv) for adv in ("paad", "atsa"))
+        figures[f"{alg}_fgsm_team_learned_minus_fgsm"], targets[f"{alg}_fgsm_team_learned_minus_fgsm"] = best - win("FGSM", "fgsm"), ("<", -0.1)
+        detail[f"{alg}_fgsm_team_learned_minus_fgsm"] = f"fgsm {win('FGSM', 'fgsm'):.3f}, paad {win('FGSM', 'paad'):.3f}, atsa {win('FGSM', 'atsa'):.3f}"
+    if "ATSA" in rows:
+        figures[f"{alg}_atsa_clean"], targets[f"{alg}_atsa_clean"] = win("ATSA", "none"), (">=", 0.9)
+        figures[f"{alg}_atsa_avg"], targets[f"{alg}_atsa_avg"] = win("ATSA", "AVG"), (">=", 0.85)
+        others = {r: win(r, "AVG") for r in rows if not r.startswith("ATSA")}
+        if others:
+            figures[f"{alg}_atsa_avg_minus_best_other"], targets[f"{alg}_atsa_avg_minus_best_other"] = win("ATSA", "AVG") - max(others.values()), (">", 0.0)
+            detail[f"{alg}_atsa_avg_minus_best_other"] = ", ".join(f"{r} {v:.3f}" for r, v in others.items())
+    if "NoAdv" in rows:
+        for row in [r for r in rows if any(a.startswith("reg=") for a in ROWS[r])]:
+            key = f"{alg}_{row.lower()}_minus_noadv_under_fgsm"
+            figures[key], targets[key] = win(row, "fgsm") - win("NoAdv", "fgsm"), (">", 0.0)
+            detail[key] = f"{row} {win(row, 'fgsm'):.3f} vs NoAdv {win('NoAdv', 'fgsm'):.3f} under fgsm; clean {win(row, 'none'):.3f}"
+    if "ERNIE" in rows and "ERNIE-plain" in rows:
+        spread = {r: _final_spread(_summary(args, alg, r)) for r in ("ERNIE", "ERNIE-plain")}
+        key = f"{alg}_ernie_final_win_rate_std_st_minus_plain"
+        figures[key], targets[key] = spread["ERNIE"] - spread["ERNIE-plain"], ("<=", 0.0)
+        detail[key] = f"std over seeds of the final greedy win rate: Stackelberg {spread['ERNIE']:.3f}, plain {spread['ERNIE-plain']:.3f}"
+    if "ATSA-k0" in rows and "ATSA" in rows:
+        detail[f"{alg}_atsa_avg"] = f"kappa=0 ablation AVG {win('ATSA-k0', 'AVG'):.3f}, clean {win('ATSA-k0', 'none'):.3f}"
+
+
+def table2_figures(alg: str, tables: dict, rows: list[str], args, figures: dict, targets: dict, detail: dict) -> None:
+    """Issue 41's figures on a return and crash-rate table (cav_merge): the paper's finding that the
+    ATSA row has the best AVG return and the lowest AVG crash rate (its Table 2, QMIX: ATSA 63.74 /
+    0.01, NoAdv 41.15 / 0.05), and how far a learned attacker takes the undefended team."""
+    ret = lambda row, col: tables["return"]["rows"][row][col]["mean"]  # noqa: E731
+    crash = lambda row, col: tables["crash_rate"]["rows"][row][col]["mean"]  # noqa: E731
+    if "NoAdv" in rows:
+        for adv in ("paad", "atsa"):
+            key = f"{alg}_noadv_crash_under_{adv}_minus_none"
+            figures[key], targets[key] = crash("NoAdv", adv) - crash("NoAdv", "none"), (">", 0.0)
+            detail[key] = f"NoAdv crash rate {crash('NoAdv', 'none'):.3f} clean, {crash('NoAdv', adv):.3f} under {adv}; return {ret('NoAdv', 'none'):.2f} / {ret('NoAdv', adv):.2f}"
+    if "ATSA" in rows:
+        others = [r for r in rows if not r.startswith("ATSA")]
+        if others:
+            best = max(others, key=lambda r: ret(r, "AVG"))
+            key = f"{alg}_atsa_avg_return_minus_best_other"
+            figures[key], targets[key] = ret("ATSA", "AVG") - ret(best, "AVG"), (">", 0.0)
+            detail[key] = ", ".join(f"{r} {ret(r, 'AVG'):.2f}" for r in ["ATSA", *others]) + " (paper QMIX: ATSA 63.74, NoAdv 41.15)"
+            low = min(others, key=lambda r: crash(r, "AVG"))
+            key = f"{alg}_atsa_avg_crash_minus_lowest_other"
+            figures[key], targets[key] = crash("ATSA", "AVG") - crash(low, "AVG"), ("<", 0.0)
+            detail[key] = ", ".join(f"{r} {crash(r, 'AVG'):.3f}" for r in ["ATSA", *others]) + " (paper QMIX: ATSA 0.01, NoAdv 0.05)"
+        figures[f"{alg}_atsa_clean_crash"], targets[f"{alg}_atsa_clean_crash"] = crash("ATSA", "none"), ("<=", 0.05)
+        detail[f"{alg}_atsa_clean_crash"] = f"clean return {ret('ATSA', 'none'):.2f}"
+
+
+FIGURES = {"smax_3m": table1_figures, "cav_merge": table2_figures}
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--env", default="smax_3m", help=f"the table's env: {', '.join(f'{k} ({b.table})' for k, b in BENCHES.items())}")
     ap.add_argument("--algs", default="qmix,vdn")
     ap.add_argument("--rows", default=",".join(ROWS))
-    ap.add_argument("--noadv-steps", type=int, default=2_000_000)
-    ap.add_argument("--robust-steps", type=int, default=3_000_000)
+    ap.add_argument("--noadv-steps", type=int, default=None, help="env steps per seed of the NoAdv team (default: the env's, BENCHES)")
+    ap.add_argument("--robust-steps", type=int, default=None, help="env steps per seed of every other row's team (default: the env's, BENCHES)")
     ap.add_argument("--attack-steps", type=int, default=1_000_000, help="env steps per seed of every attacker (1M: the plateau on smax_3m, RESULTS.md)")
     ap.add_argument("--attackers", type=int, default=3, help="attackers per team seed; a learned column is the strongest of them")
     ap.add_argument("--columns", default=",".join(COLUMNS))
-    ap.add_argument("--out", default="benchmarks/results_table1")
+    ap.add_argument("--out", default=None, help="default benchmarks/results_<the env's table>")
     ap.add_argument("--reference", default="", help="also tabulate every row against the attackers trained against this row (the paper's protocol)")
-    ap.add_argument("--archive", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "table1"))
+    ap.add_argument("--archive", default=None, help="default benchmarks/results/<the env's table>; '' turns archiving off")
     args = ap.parse_args()
+    if args.env not in BENCHES:
+        print(f"--env: unknown {args.env!r}; allowed: {', '.join(BENCHES)}", file=sys.stderr)
+        return 2
+    bench = BENCHES[args.env]
+    args.noadv_steps = bench.noadv_steps if args.noadv_steps is None else args.noadv_steps
+    args.robust_steps = bench.robust_steps if args.robust_steps is None else args.robust_steps
+    args.out = args.out or os.path.join("benchmarks", f"results_{bench.archive}")
+    if args.archive is None:
+        args.archive = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", bench.archive)
     rows, columns = args.rows.split(","), args.columns.split(",")
     if args.reference and args.reference not in rows:
         print(f"--reference: {args.reference!r} is not one of --rows ({args.rows})", file=sys.stderr)
@@ -314,40 +434,14 @@ def main() -> int:
         if unknown:
             print(f"{flag}: unknown {unknown[0]!r}; allowed: {', '.join(allowed)}", file=sys.stderr)
             return 2
+    from jarob import envs
+
+    env = envs.make(args.env)
     start = time.time()
     figures, targets, detail = {}, {}, {}
     for alg in args.algs.split(","):
-        t, _ = table_for(alg, args.out, rows, columns, args)
-        win = lambda row, col: t["rows"][row][col]["mean"]  # noqa: E731
-        if "NoAdv" in rows:
-            for adv in ("paad", "atsa"):
-                figures[f"{alg}_noadv_under_{adv}"], targets[f"{alg}_noadv_under_{adv}"] = win("NoAdv", adv), ("<", 0.10)
-            key = f"{alg}_noadv_under_atla_minus_paad"
-            figures[key], targets[key] = win("NoAdv", "atla") - win("NoAdv", "paad"), (">", 0.0)
-            detail[key] = f"NoAdv under atla {win('NoAdv', 'atla'):.3f}, under paad {win('NoAdv', 'paad'):.3f} (ATLA the weaker attacker: QMIX study Table I, 3m, 0.81 vs 0.00; ATSA Table 1 3s_3z, 8m, not 3m)"
-        if "FGSM" in rows:
-            best = min(win("FGSM", adv) for adv in ("paad", "atsa"))
-            figures[f"{alg}_fgsm_team_learned_minus_fgsm"], targets[f"{alg}_fgsm_team_learned_minus_fgsm"] = best - win("FGSM", "fgsm"), ("<", -0.1)
-            detail[f"{alg}_fgsm_team_learned_minus_fgsm"] = f"fgsm {win('FGSM', 'fgsm'):.3f}, paad {win('FGSM', 'paad'):.3f}, atsa {win('FGSM', 'atsa'):.3f}"
-        if "ATSA" in rows:
-            figures[f"{alg}_atsa_clean"], targets[f"{alg}_atsa_clean"] = win("ATSA", "none"), (">=", 0.9)
-            figures[f"{alg}_atsa_avg"], targets[f"{alg}_atsa_avg"] = win("ATSA", "AVG"), (">=", 0.85)
-            others = {r: win(r, "AVG") for r in rows if not r.startswith("ATSA")}
-            if others:
-                figures[f"{alg}_atsa_avg_minus_best_other"], targets[f"{alg}_atsa_avg_minus_best_other"] = win("ATSA", "AVG") - max(others.values()), (">", 0.0)
-                detail[f"{alg}_atsa_avg_minus_best_other"] = ", ".join(f"{r} {v:.3f}" for r, v in others.items())
-        if "NoAdv" in rows:
-            for row in [r for r in rows if any(a.startswith("reg=") for a in ROWS[r])]:
-                key = f"{alg}_{row.lower()}_minus_noadv_under_fgsm"
-                figures[key], targets[key] = win(row, "fgsm") - win("NoAdv", "fgsm"), (">", 0.0)
-                detail[key] = f"{row} {win(row, 'fgsm'):.3f} vs NoAdv {win('NoAdv', 'fgsm'):.3f} under fgsm; clean {win(row, 'none'):.3f}"
-        if "ERNIE" in rows and "ERNIE-plain" in rows:
-            spread = {r: _final_spread(_summary(args, alg, r)) for r in ("ERNIE", "ERNIE-plain")}
-            key = f"{alg}_ernie_final_win_rate_std_st_minus_plain"
-            figures[key], targets[key] = spread["ERNIE"] - spread["ERNIE-plain"], ("<=", 0.0)
-            detail[key] = f"std over seeds of the final greedy win rate: Stackelberg {spread['ERNIE']:.3f}, plain {spread['ERNIE-plain']:.3f}"
-        if "ATSA-k0" in rows and "ATSA" in rows:
-            detail[f"{alg}_atsa_avg"] = f"kappa=0 ablation AVG {win('ATSA-k0', 'AVG'):.3f}, clean {win('ATSA-k0', 'none'):.3f}"
+        tables, _ = table_for(alg, args.out, rows, columns, args, env)
+        FIGURES[args.env](alg, tables, rows, args, figures, targets, detail)
         sps = {r: _summary(args, alg, r)["sps"] for r in rows if r in ("NoAdv", "ATSA")}
         if len(sps) == 2:
             figures[f"{alg}_atsa_sps_ratio"], targets[f"{alg}_atsa_sps_ratio"] = sps["ATSA"] / sps["NoAdv"], (">=", 0.5)
@@ -355,7 +449,7 @@ def main() -> int:
         for key in [k for k in figures if k.startswith(alg)]:
             detail.setdefault(key, "")
     own = "".join(f", {r} {ROW_STEPS[r]:,}" for r in rows if r in ROW_STEPS)
-    title = f"smax_3m, eps 0.25, 3 seeds; NoAdv {args.noadv_steps:,}, other rows {args.robust_steps:,}{own}, {args.attackers} attacker(s) per seed, {args.attack_steps:,} env steps each; columns {','.join(columns)}; wall {time.time() - start:,.0f} s"
+    title = f"{args.env} ({bench.table}), eps {env.default_eps:g}, 3 seeds; NoAdv {args.noadv_steps:,}, other rows {args.robust_steps:,}{own}, {args.attackers} attacker(s) per seed, {args.attack_steps:,} env steps each; columns {','.join(columns)}; wall {time.time() - start:,.0f} s"
     ok = report(title, figures, targets, detail, os.path.join(args.out, "figures.json"), {"rows": rows})
     return 0 if ok else 1
 
