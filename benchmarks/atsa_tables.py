@@ -37,7 +37,7 @@ For every learner (QMIX, VDN), 3 seeds each:
    500000` reads them, and other protocols are kept apart under their own directory names,
    `protocol_tag`);
 3. evaluates every row against none, rn, fgsm, pgd (10 steps) and the three learned attackers at
-   eps 0.25, 500 episodes per cell (`python -m jarob.evaluate`, one call per row), merges the
+   the env's eps (0.25 on smax_3m), 500 episodes per cell (`python -m jarob.evaluate`, one call per row), merges the
    cells and writes the cross table over `--columns` (the paper's six by default; add pgd for
    issue 4's) with mean +- std over seeds (ddof 0), AVG (+- over seeds) and AVG in the paper's
    form (+- over the columns), bold best and the rank-sum test of ATSA against every row into
@@ -48,14 +48,14 @@ and prints the issues' figures beside their targets and the wall time.
 benchmarks/results/table1), cav_merge is Table 2 (eps 0.05, the env's budget; return and crash
 rate, the lowest return being a seed's strongest attacker; archive benchmarks/results/table2, its
 figures the paper's finding: the ATSA row has the best AVG return and the lowest AVG crash rate).
-Every row's training and evaluation wall time is written to out/<alg>/wall.json and printed. Existing run directories
-are reused (a run directory with a summary.json is not retrained), so an interrupted benchmark
+Every row's training, attack and evaluation wall times are written to out/<alg>/wall.json and
+printed. Existing run directories are reused (a run directory with a summary.json is not retrained), so an interrupted benchmark
 resumes: a killed run continues from its last checkpoint, or starts again if it had none.
 
 Every row whose evaluation is complete is archived under `--archive` (default
-benchmarks/results/table1, kept in the repository): the summary.json and config.yaml of its team and
+benchmarks/results/<table1|table2>, kept in the repository): the summary.json and config.yaml of its team and
 of its three attackers, its cells.csv and an archived.json naming the commit and date it was
-measured at. A row the archive holds whole is not trained, attacked or evaluated again; its cells
+measured at and its wall times. A row the archive holds whole is not trained, attacked or evaluated again; its cells
 and summaries come from the archive. So a table too long for one machine's lifetime is built row by
 row (`--rows <one row>` at a time), and every number in it can be traced to the run that made it.
 `--archive ''` turns this off.
@@ -77,6 +77,7 @@ import shutil
 import subprocess
 import sys
 import time
+from typing import Callable
 
 from common import report, run_once
 
@@ -119,26 +120,17 @@ COLUMNS = ["none", "rn", "fgsm", "atla", "paad", "atsa"]
 
 @dataclasses.dataclass(frozen=True)
 class Bench:
-    """One of the paper's tables: its env, its archive under benchmarks/results/ and its teams'
-    default training budgets (env steps per seed)."""
+    """One of the paper's tables (BENCHES, keyed by env): its archive under benchmarks/results/,
+    its teams' default training budgets (env steps per seed) and the figures it reports."""
 
     table: str
     archive: str
     noadv_steps: int
     robust_steps: int
-
-
-# cav_merge's robust rows train for 2M env steps, as its NoAdv row does: a NoAdv team's crash rate
-# is at most 0.05 after 200k (RESULTS.md, the CAV merge), and 3M per row does not fit the CPU.
-BENCHES = {
-    "smax_3m": Bench("Table 1", "table1", 2_000_000, 3_000_000),
-    "cav_merge": Bench("Table 2", "table2", 2_000_000, 2_000_000),
-}
+    figures: Callable[..., None]  # (alg, tables, rows, args, figures, targets, detail): fills the last three
 
 
 def _cells(path: str, rename: dict) -> list:
-    import dataclasses
-
     from jarob.report import read_cells
 
     return [dataclasses.replace(c, adversary=rename.get(c.adversary, c.adversary)) for c in read_cells(path)]
@@ -239,21 +231,19 @@ def _archive_row(base: str, archive_base: str, row: str, args, wall: dict) -> No
     print(f"# archived {row} in {archive_base}", flush=True)
 
 
-def _evaluate(base: str, row: str, adversaries: list[str], out: str) -> float:
-    """`python -m jarob.evaluate` of one row's team (all seeds) against `adversaries`; its wall s."""
+def _evaluate(base: str, row: str, adversaries: list[str], out: str) -> None:
+    """`python -m jarob.evaluate` of one row's team (all seeds) against `adversaries`."""
     cmd = [sys.executable, "-m", "jarob.evaluate", f"runs=[{os.path.join(base, row)}]", f"adversaries=[{','.join(adversaries)}]", "episodes=500", f"out={out}", "progress=false"]
     print("$", " ".join(cmd), flush=True)
-    t0 = time.time()
     subprocess.run(cmd, check=True)
-    return time.time() - t0
 
 
-def reference_cells(base: str, archive_base: str, rows: list[str], ref: str, own: list, args) -> tuple[list, float]:
+def reference_cells(base: str, archive_base: str, rows: list[str], ref: str, own: list, args) -> list:
     """The paper's protocol: each row's none/rn/fgsm cells (from `own`) and its cells against the
     attackers trained once against the `ref` row, renamed to their columns; evaluated where neither
-    the run directory nor the archive holds them (then archived). Returns (cells, evaluation wall s)."""
+    the run directory nor the archive holds them (then archived)."""
     rename = {attack_dir(adv, ref, args): adv for adv in LEARNED}
-    cells, eval_s = [c for c in own if c.adversary in ("none", "rn", "fgsm")], 0.0
+    cells = [c for c in own if c.adversary in ("none", "rn", "fgsm")]
     tag = protocol_tag(args)
     for row in rows:
         d = f"ref_{ref}_{tag}_{row}" if tag else f"ref_{ref}_{row}"
@@ -262,17 +252,17 @@ def reference_cells(base: str, archive_base: str, rows: list[str], ref: str, own
             for name in (row, *rename):
                 if not os.path.isfile(os.path.join(base, name, "summary.json")):
                     raise SystemExit(f"--reference {ref}: {os.path.join(base, name)} is not a finished run (rows archived before 2026-12-04 keep no parameters), so {row} cannot be evaluated against {ref}'s attackers")
-            eval_s += _evaluate(base, row, [os.path.join(base, name) for name in rename], os.path.join(base, d))
+            _evaluate(base, row, [os.path.join(base, name) for name in rename], os.path.join(base, d))
         if os.path.isfile(here) and kept:  # measured here: archived beside the row, as _archive_row does
             os.makedirs(os.path.dirname(kept), exist_ok=True)
             shutil.copy2(here, kept)
         cells += _cells(here if os.path.isfile(here) else kept, rename)
-    return cells, eval_s
+    return cells
 
 
-def table_for(alg: str, out: str, rows: list[str], columns: list[str], args, env) -> tuple[dict, dict]:
-    """Train, attack and evaluate one learner's rows on `env`; returns (every metric's table, from
-    table.json; the wall s of each row's training, its attackers' and the evaluations, wall.json)."""
+def table_for(alg: str, out: str, rows: list[str], columns: list[str], args, env) -> dict:
+    """Train, attack and evaluate one learner's rows on `env`, timing each row's training, attackers
+    and evaluations into out/<alg>/wall.json; returns every metric's table (from table.json)."""
     from jarob.report import write_report
 
     base = os.path.join(out, alg)
@@ -284,15 +274,16 @@ def table_for(alg: str, out: str, rows: list[str], columns: list[str], args, env
     wall_path = os.path.join(base, "wall.json")
     wall = json.load(open(wall_path)) if os.path.isfile(wall_path) else {}
 
-    def timed(row: str, part: str, fn) -> None:
-        """Run fn, adding its wall s to wall[row][part] (a reused run adds ~0) and saving wall.json."""
+    def timed(row: str, part: str, fn):
+        """fn(), its wall s added to wall[row][part] (a reused run adds ~0) and wall.json saved."""
         t0 = time.time()
-        fn()
+        result = fn()
         entry = wall.setdefault(row, {})
         entry[part] = entry.get(part, 0.0) + time.time() - t0
         os.makedirs(base, exist_ok=True)
         with open(wall_path, "w") as f:
             json.dump(wall, f, indent=2)
+        return result
 
     for row in live:
         train = [f"env={args.env}", f"alg={alg}", "seeds=3", f"total_steps={_train_steps(row, args)}", *ROWS[row]]
@@ -326,8 +317,7 @@ def table_for(alg: str, out: str, rows: list[str], columns: list[str], args, env
     write_report(os.path.join(base, "table"), cells, rows, columns, *layout)
     print(open(os.path.join(base, "table", "table.md")).read())
     if args.reference:
-        ref_cells, ref_s = reference_cells(base, archive_base, rows, args.reference, cells, args)
-        wall.setdefault("reference", {})["eval_s"] = ref_s
+        ref_cells = timed("reference", "eval_s", lambda: reference_cells(base, archive_base, rows, args.reference, cells, args))
         ref_dir = os.path.join(base, f"table_reference_{args.reference}")
         write_report(ref_dir, ref_cells, rows, [c for c in columns if c != "pgd"], *layout)
         print(f"# the paper's protocol: atla, paad and atsa are the attackers trained against {args.reference}")
@@ -335,7 +325,7 @@ def table_for(alg: str, out: str, rows: list[str], columns: list[str], args, env
     for row in rows:
         w = wall.get(row, {})
         print(f"# {row} wall: " + (", ".join(f"{k[:-2]} {v:,.0f} s" for k, v in w.items()) if w else "from the archive"))
-    return json.load(open(os.path.join(base, "table", "table.json")))["tables"], wall
+    return json.load(open(os.path.join(base, "table", "table.json")))["tables"]
 
 
 def table1_figures(alg: str, tables: dict, rows: list[str], args, figures: dict, targets: dict, detail: dict) -> None:
@@ -399,7 +389,12 @@ def table2_figures(alg: str, tables: dict, rows: list[str], args, figures: dict,
         detail[f"{alg}_atsa_clean_crash"] = f"clean return {ret('ATSA', 'none'):.2f}"
 
 
-FIGURES = {"smax_3m": table1_figures, "cav_merge": table2_figures}
+# cav_merge's robust rows train for 2M env steps, as its NoAdv row does: a NoAdv team's crash rate
+# is at most 0.05 after 200k (RESULTS.md, the CAV merge), and 3M per row does not fit the CPU.
+BENCHES = {
+    "smax_3m": Bench("Table 1", "table1", 2_000_000, 3_000_000, table1_figures),
+    "cav_merge": Bench("Table 2", "table2", 2_000_000, 2_000_000, table2_figures),
+}
 
 
 def main() -> int:
@@ -440,8 +435,8 @@ def main() -> int:
     start = time.time()
     figures, targets, detail = {}, {}, {}
     for alg in args.algs.split(","):
-        tables, _ = table_for(alg, args.out, rows, columns, args, env)
-        FIGURES[args.env](alg, tables, rows, args, figures, targets, detail)
+        tables = table_for(alg, args.out, rows, columns, args, env)
+        bench.figures(alg, tables, rows, args, figures, targets, detail)
         sps = {r: _summary(args, alg, r)["sps"] for r in rows if r in ("NoAdv", "ATSA")}
         if len(sps) == 2:
             figures[f"{alg}_atsa_sps_ratio"], targets[f"{alg}_atsa_sps_ratio"] = sps["ATSA"] / sps["NoAdv"], (">=", 0.5)
