@@ -28,6 +28,19 @@ TINY_TEAM = (
     "alg.target_update_every=3",
 )
 
+# A MAPPO team (`alg=mappo`): two seeds, four envs of 8-step rollouts, small networks.
+TINY_MAPPO = (
+    "alg=mappo",
+    "seeds=2",
+    *TINY_LOOP,
+    "alg.num_envs=4",
+    "alg.rollout_len=8",
+    "alg.minibatches=2",
+    "alg.epochs=2",
+    "alg.hidden_dim=16",
+    "alg.critic_hidden_dim=16",
+)
+
 # A director-based adversary's own learner (`adv=paad`, `atsa`, `rap`).
 TINY_DIRECTOR = ("adv.director.hidden_dim=16", "adv.director.batch_size=4", "adv.director.buffer_size=32")
 

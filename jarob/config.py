@@ -162,6 +162,9 @@ def build(cls, data: Any, prefix: str):
         raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping, got {data!r}")
     hints = typing.get_type_hints(cls)
     names = {f.name for f in fields(cls)}
+    # A method's config may name settings that group files give other methods' configs (fgsm.yaml
+    # gives the value learners 4 gradient steps per rollout) and that it does not have.
+    data = {k: v for k, v in data.items() if k not in getattr(cls, "foreign_keys", ())}
     unknown = sorted(set(data) - names)
     if unknown:
         raise ConfigError(f"{prefix}{unknown[0]}: unknown key; allowed: {', '.join(sorted(names))}")
@@ -294,7 +297,13 @@ def load_config(overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
     """Compose configs/config.yaml with hydra overrides and validate the result."""
     overrides = list(overrides)
     _check_group_overrides(overrides)
-    return from_dict(compose_dict("config", overrides))
+    cfg = from_dict(compose_dict("config", overrides))
+    for ov in overrides:  # a foreign key dropped from a group file is an error when given by hand
+        key = ov.partition("=")[0].lstrip("+~")
+        group, _, name = key.partition(".")
+        if group in GROUPS and name in getattr(type(getattr(cfg, group)), "foreign_keys", ()):
+            raise ConfigError(f"{key}: not a setting of {group}={getattr(cfg, group).name}")
+    return cfg
 
 
 def compose_dict(config_name: str, overrides: list[str]) -> dict:

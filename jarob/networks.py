@@ -31,6 +31,13 @@ def agent_inputs(obs: jax.Array, last_action: jax.Array, num_actions: int) -> ja
     return jnp.concatenate([obs, ids, last], axis=-1)
 
 
+def step_agent(agent: RNNAgent, params, hidden: jax.Array, obs: jax.Array, last_action: jax.Array, first: jax.Array):
+    """One acting step of every agent: the hidden state reset where `first` [...] starts an
+    episode, then (new hidden [..., N, H], outputs [..., N, A]) for obs [..., N, O]."""
+    hidden = jnp.where(first[..., None, None], 0.0, hidden)
+    return agent.apply(params, hidden, agent_inputs(obs, last_action, agent.num_actions))
+
+
 def unroll(params, h0: jax.Array, xs: jax.Array, firsts: jax.Array):
     """Run an RNNAgent with parameters `params` over time (leading axis of xs [T, ..., D]),
     zeroing the hidden state where firsts [T, ...] marks the first step of an episode. Returns

@@ -20,30 +20,20 @@ import jax
 import jax.numpy as jnp
 
 from jarob.adversaries.base import ADVERSARIES, ObservationAdversary, TeamView
-from jarob.config import require, require_positive, require_unit
-from jarob.learners.optim import clipped_adam, keep_if_finite
-from jarob.learners.ppo import clipped_surrogate, gae, normalize
+from jarob.config import require, require_positive
+from jarob.learners.optim import clipped_adam
+from jarob.learners.ppo import Critic, PPOSettings, clipped_surrogate, gae, normalize, ppo_epochs, value_loss
 from jarob.ops import weighted_mean
 
 
 @dataclass(frozen=True)
-class PPOConfig:
+class PPOConfig(PPOSettings):
     """ATLA's MAPPO observation adversary: a Gaussian policy over each agent's perturbation
-    (an MLP on the clean observation and the agent id), a centralized critic V(s), PPO-clip."""
+    (an MLP on the clean observation and the agent id), a centralized critic V(s), PPO-clip;
+    its reward is -r * reward_scale."""
 
-    hidden_dim: int  # width of the two hidden layers of the actor and of the critic
-    init_log_std: float  # initial log standard deviation of the pre-tanh Gaussian (state independent)
-    lr: float
-    lr_final: float
-    grad_clip: float
-    gamma: float
-    gae_lambda: float
-    reward_scale: float  # the adversary's reward is -r * reward_scale
-    clip: float  # PPO ratio clip
-    epochs: int  # passes over each rollout
-    minibatches: int  # per pass; must divide num_envs * rollout_len
-    value_coef: float
-    entropy_coef: float
+    hidden_dim: int = 64  # width of the two hidden layers of the actor and of the critic
+    init_log_std: float = 0.0  # initial log standard deviation of the pre-tanh Gaussian (state independent)
 
 
 @dataclass(frozen=True)
@@ -53,10 +43,8 @@ class ATLAConfig:
 
     def validate(self, run) -> None:
         p = self.ppo
-        require_positive(p, "adv.ppo.", ("hidden_dim", "lr", "lr_final", "grad_clip", "reward_scale", "clip", "epochs", "minibatches"))
-        require_unit(p, "adv.ppo.", ("gamma", "gae_lambda"))
-        for k in ("value_coef", "entropy_coef"):
-            require(getattr(p, k) >= 0, f"adv.ppo.{k}: must be >= 0, got {getattr(p, k)}")
+        p.validate_ppo("adv.ppo.")
+        require_positive(p, "adv.ppo.", ("hidden_dim",))
         samples = run.alg.num_envs * run.alg.rollout_len
         require(samples % p.minibatches == 0, f"adv.ppo.minibatches: must divide alg.num_envs * alg.rollout_len ({samples}), got {p.minibatches}")
         require(run.protocol.attack_prob > 0.0, f"protocol.attack_prob: a learned adversary learns from the episodes it attacks; must be > 0, got {run.protocol.attack_prob}")
@@ -77,18 +65,6 @@ class PerturbationPolicy(nn.Module):
         mean = nn.Dense(self.obs_dim, kernel_init=nn.initializers.orthogonal(0.01))(h)
         log_std = self.param("log_std", nn.initializers.constant(self.init_log_std), (self.obs_dim,))
         return mean, jnp.broadcast_to(log_std, mean.shape)
-
-
-class Critic(nn.Module):
-    """The centralized value V(s) [...] of the adversary's return."""
-
-    hidden_dim: int
-
-    @nn.compact
-    def __call__(self, state: jax.Array) -> jax.Array:
-        h = nn.tanh(nn.Dense(self.hidden_dim)(state))
-        h = nn.tanh(nn.Dense(self.hidden_dim)(h))
-        return nn.Dense(1)(h)[..., 0]
 
 
 @ADVERSARIES.register("atla", ATLAConfig)
@@ -162,10 +138,10 @@ class ATLA(ObservationAdversary):
         dist = self.policy(params["actor"], batch["obs"])
         advantages = normalize(batch["advantage"], w)[:, None]
         policy_loss = clipped_surrogate(self.log_prob(dist, batch["u"]), batch["log_prob"], advantages, p.clip, w)
-        value_loss = 0.5 * weighted_mean(jnp.square(self.critic.apply(params["critic"], batch["state"]) - batch["target"]), w)
+        v_loss = value_loss(self.critic.apply(params["critic"], batch["state"]), batch["target"], w)
         entropy = weighted_mean(self.entropy(dist), w)
-        loss = policy_loss + p.value_coef * value_loss - p.entropy_coef * entropy
-        return loss, {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy}
+        loss = policy_loss + p.value_coef * v_loss - p.entropy_coef * entropy
+        return loss, {"policy_loss": policy_loss, "value_loss": v_loss, "entropy": entropy}
 
     def update(self, adv_state: dict, records, carry0: dict, actor_end, index: jax.Array, env_steps: jax.Array, key: jax.Array):
         """GAE on the rollout (reward -r * reward_scale, V(s) from the critic before the update),
@@ -188,19 +164,6 @@ class ATLA(ObservationAdversary):
         }
         n = advantage.size
         data = jax.tree.map(lambda x: x.reshape((n,) + x.shape[2:]), data)
-
-        def minibatch(carry, batch):
-            params, opt = carry
-            (loss, m), grads = jax.value_and_grad(self.loss, has_aux=True)(params, batch)
-            updates, new_opt = self.tx.update(grads, opt, params)
-            (params, opt), dropped = keep_if_finite((jax.tree.map(jnp.add, params, updates), new_opt), (params, opt))
-            return (params, opt), {"loss": loss, "dropped": dropped, **m}
-
-        def epoch(carry, k):
-            order = jax.random.permutation(k, n)
-            batches = jax.tree.map(lambda x: x[order].reshape((p.minibatches, n // p.minibatches) + x.shape[1:]), data)
-            return jax.lax.scan(minibatch, carry, batches)
-
-        (params, opt), m = jax.lax.scan(epoch, (params, adv_state["opt"]), jax.random.split(key, p.epochs))
+        params, opt, m = ppo_epochs(self.loss, self.tx, params, adv_state["opt"], data, p.epochs, p.minibatches, key)
         new = {**adv_state, "params": params, "opt": opt, "steps": env_steps}
         return new, {"adv_loss": jnp.mean(m["loss"]), "adv_dropped": jnp.sum(m["dropped"])}

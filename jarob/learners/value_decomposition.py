@@ -33,7 +33,7 @@ from jarob.learners.mixers import QMixer, VDNMixer, mixer_gradient
 from jarob.learners.optim import clipped_adam, hard_target_update, keep_if_finite
 from jarob.learners.regularizers import RegConfig, ernie_distance, ernie_regularizer, l2_distance, pr_regularizer, regularizer_weight
 from jarob.learners.targets import lambda_returns
-from jarob.networks import RNNAgent, agent_inputs, unroll_sequence
+from jarob.networks import RNNAgent, step_agent, unroll_sequence
 from jarob.ops import epsilon_greedy, linear_schedule, masked_argmax, take, weighted_mean
 from jarob.sequence import Sequence
 
@@ -152,9 +152,7 @@ class ValueDecomposition(TeamLearner):
     def step_q(self, agent_params, hidden, obs, last_action, first):
         """One acting step for every agent: reset the hidden state at episode starts and return
         (new hidden [..., N, H], utilities Q [..., N, A]) for obs [..., N, O]."""
-        hidden = jnp.where(first[..., None, None], 0.0, hidden)
-        x = agent_inputs(obs, last_action, self.num_actions)
-        return self.agent.apply(agent_params, hidden, x)
+        return step_agent(self.agent, agent_params, hidden, obs, last_action, first)
 
     # -- the team-learner protocol (jarob.learners.base) ----------------------------------
     def team(self, state: LearnerState) -> dict:
