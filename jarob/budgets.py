@@ -41,6 +41,21 @@ TINY_MAPPO = (
     "alg.critic_hidden_dim=16",
 )
 
+# A DOP team (`alg=dop`): likewise, with a short exploration anneal and frequent target copies.
+TINY_DOP = (
+    "alg=dop",
+    "seeds=2",
+    *TINY_LOOP,
+    "alg.num_envs=4",
+    "alg.rollout_len=8",
+    "alg.minibatches=2",
+    "alg.hidden_dim=16",
+    "alg.critic_hidden_dim=16",
+    "alg.mixer_hidden_dim=8",
+    "alg.eps_anneal_steps=128",
+    "alg.target_update_every=4",
+)
+
 # A director-based adversary's own learner (`adv=paad`, `atsa`, `rap`).
 TINY_DIRECTOR = ("adv.director.hidden_dim=16", "adv.director.batch_size=4", "adv.director.buffer_size=32")
 

@@ -146,7 +146,7 @@ class Trainer:
         rollout, store it, take the gradient steps. Returns (state, sums)."""
         a = self.cfg.alg
         key, k_collect, k_update, k_adv = jax.random.split(state.key, 4)
-        eps = self.epsilon(state.env_steps)
+        eps = self.epsilon(state.env_steps) if self.train_team else None  # a frozen victim acts greedily
         team = self.learner.acting_team(state.learner)
         acting = self.acting_adversary(state.adversary, state.env_steps)
         actor, seqs, records, carry0 = collect(self.env, self.learner, team, state.actor, k_collect, eps, a.rollout_len, self.adversary, acting, self.cfg.protocol.attack_prob)

@@ -1,4 +1,4 @@
-"""A tiny deterministic environment with hand-checkable episodes."""
+"""Tiny deterministic environments with hand-checkable episodes, and helpers for the learner tests."""
 
 from __future__ import annotations
 
@@ -131,3 +131,17 @@ class LinearTeam:
 
     def architecture(self):
         return ("linear",)
+
+
+def stepped_log_pi(learner, params, seqs):
+    """log pi [E, T, N, A] (float64) of a softmax-actor team along batch-major sequences, by stepping
+    its acting policy (`learner.policy`, not the sequence unroll) from each stored context."""
+    out = []
+    for e in range(seqs.action.shape[0]):
+        h, rows = seqs.hidden[e], []
+        for t in range(seqs.action.shape[1]):
+            h, logits = learner.policy({"agent": params["agent"]}, h, seqs.obs[e, t], seqs.last_action[e, t], seqs.first[e, t])
+            masked = np.where(np.asarray(seqs.avail[e, t]), np.asarray(logits, np.float64), -np.inf)
+            rows.append(masked - np.logaddexp.reduce(masked, axis=-1, keepdims=True))
+        out.append(rows)
+    return np.asarray(out)

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from fakes import CountingEnv, ThresholdEnv
+from fakes import CountingEnv, ThresholdEnv, stepped_log_pi
 from jarob.budgets import QUIET, TINY_LOOP, TINY_MAPPO
 from jarob.config import ConfigError, load_config
 from jarob.learners import LEARNERS, make
@@ -29,20 +29,6 @@ def _rollout(env, overrides=(), key=0):
     return cfg, learner, state, seqs, records
 
 
-def _stepped_log_pi(learner, params, seqs):
-    """log pi [E, T, N, A] by stepping the acting policy (not the sequence unroll) from each
-    sequence's stored context, in numpy-friendly form."""
-    out = []
-    for e in range(seqs.action.shape[0]):
-        h, rows = seqs.hidden[e], []
-        for t in range(seqs.action.shape[1]):
-            h, logits = learner.policy({"agent": params["agent"]}, h, seqs.obs[e, t], seqs.last_action[e, t], seqs.first[e, t])
-            masked = np.where(np.asarray(seqs.avail[e, t]), np.asarray(logits, np.float64), -np.inf)
-            rows.append(masked - np.logaddexp.reduce(masked, axis=-1, keepdims=True))
-        out.append(rows)
-    return np.asarray(out)
-
-
 def test_registered():
     assert LEARNERS.get("mappo") is MAPPO
 
@@ -59,7 +45,7 @@ def test_old_log_probs_are_the_acting_policy():
     env = CountingEnv(length=3)
     _, learner, state, seqs, _ = _rollout(env)
     data = learner.rollout_targets(state.params, seqs)
-    log_pi = _stepped_log_pi(learner, state.params, seqs)
+    log_pi = stepped_log_pi(learner, state.params, seqs)
     want = np.take_along_axis(log_pi, np.asarray(seqs.action)[..., None], axis=-1)[..., 0]
     np.testing.assert_allclose(data["log_prob"], want, rtol=1e-5, atol=1e-5)
     assert np.all(np.asarray(seqs.action) != 0)  # the unavailable action is never sampled
@@ -88,7 +74,7 @@ def test_loss_hand_computed():
     target = adv + v[:, :-1]
     np.testing.assert_allclose(data["advantage"], adv, rtol=1e-4, atol=1e-5)
 
-    log_pi = _stepped_log_pi(learner, moved, seqs)
+    log_pi = stepped_log_pi(learner, moved, seqs)
     old = np.asarray(data["log_prob"], np.float64)
     new = np.take_along_axis(log_pi, np.asarray(seqs.action)[..., None], axis=-1)[..., 0]
     a_n = ((adv - adv.mean()) / (adv.std() + 1e-8))[..., None]
@@ -109,18 +95,24 @@ def test_loss_hand_computed():
     assert float(learner.loss(state.params, data)[1]["policy_loss"]) == pytest.approx(0.0, abs=1e-5)
 
 
-def test_explore_samples_pi_and_level_zero_is_greedy():
+def test_explore_samples_pi_mixed_with_uniform():
     env = CountingEnv()
     learner = make(load_config(SMALL).alg, env)
     scores = jnp.array([[5.0, 0.0, jnp.log(3.0)], [0.0, 1.0, 1.0]])  # action 0 unavailable below
     avail = jnp.array([[False, True, True], [True, True, True]])
     keys = jax.random.split(jax.random.PRNGKey(0), 4000)
-    draws = np.asarray(jax.vmap(lambda k: learner.explore(k, scores, avail, jnp.ones(())))(keys))
-    assert np.all(draws[:, 0] != 0)
-    assert np.mean(draws[:, 0] == 2) == pytest.approx(0.75, abs=0.03)  # softmax of (0, log 3) over the available
-    assert np.mean(draws[:, 1] == 0) == pytest.approx(1 / (1 + 2 * np.e), abs=0.03)
-    greedy = np.asarray(jax.vmap(lambda k: learner.explore(k, scores, avail, jnp.zeros(())))(keys[:50]))
-    assert np.all(greedy == np.asarray(learner.greedy(scores, avail)))
+
+    def draws(level):
+        return np.asarray(jax.vmap(lambda k: learner.explore(k, scores, avail, jnp.float32(level)))(keys))
+
+    pi = draws(0.0)  # MAPPO's level: on-policy sampling
+    assert np.all(pi[:, 0] != 0)
+    assert np.mean(pi[:, 0] == 2) == pytest.approx(0.75, abs=0.03)  # softmax of (0, log 3) over the available
+    assert np.mean(pi[:, 1] == 0) == pytest.approx(1 / (1 + 2 * np.e), abs=0.03)
+    mixed = draws(0.4)  # 0.6 pi + 0.4 uniform
+    assert np.all(mixed[:, 0] != 0)
+    assert np.mean(mixed[:, 0] == 2) == pytest.approx(0.6 * 0.75 + 0.4 * 0.5, abs=0.03)
+    assert float(learner.exploration(10**6)) == 0.0
 
 
 def test_mappo_learns_the_threshold_game():

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 from jarob.adversaries.base import ADVERSARIES, ObservationAdversary, TeamView
 from jarob.config import require, require_positive
 from jarob.learners.optim import clipped_adam
-from jarob.learners.ppo import Critic, PPOSettings, clipped_surrogate, gae, normalize, ppo_epochs, value_loss
+from jarob.learners.ppo import Critic, PPOSettings, clipped_surrogate, gae, minibatch_epochs, normalize, value_loss
 from jarob.ops import weighted_mean
 
 
@@ -164,6 +164,6 @@ class ATLA(ObservationAdversary):
         }
         n = advantage.size
         data = jax.tree.map(lambda x: x.reshape((n,) + x.shape[2:]), data)
-        params, opt, m = ppo_epochs(self.loss, self.tx, params, adv_state["opt"], data, p.epochs, p.minibatches, key)
+        params, opt, m = minibatch_epochs(self.loss, self.tx, params, adv_state["opt"], data, p.epochs, p.minibatches, key)
         new = {**adv_state, "params": params, "opt": opt, "steps": env_steps}
         return new, {"adv_loss": jnp.mean(m["loss"]), "adv_dropped": jnp.sum(m["dropped"])}

@@ -1,6 +1,6 @@
 """Proximal policy optimisation pieces, shared by MAPPO's team (`jarob.learners.mappo`) and ATLA's
 adversary (`jarob.adversaries.atla`): the settings, GAE, the clipped objectives, the centralized
-critic and the epochs-of-minibatches update loop."""
+critic and the epochs-of-minibatches update loop (which DOP's on-policy updates use too)."""
 
 from __future__ import annotations
 
@@ -90,7 +90,7 @@ class Critic(nn.Module):
         return nn.Dense(1)(h)[..., 0]
 
 
-def ppo_epochs(loss: Callable, tx: optax.GradientTransformation, params, opt_state, data, epochs: int, minibatches: int, key: jax.Array):
+def minibatch_epochs(loss: Callable, tx: optax.GradientTransformation, params, opt_state, data, epochs: int, minibatches: int, key: jax.Array):
     """`epochs` passes over `data` (a pytree whose leaves share a leading axis of n items: env
     steps, or whole sequences for a recurrent policy), each a fresh permutation cut into
     `minibatches` minibatches, one gradient step of `loss(params, minibatch) -> (loss, metrics)`
