@@ -42,7 +42,7 @@ def resolve_adversaries(names, env, eps, trained_on: str | None = None):
 
     registry = adversaries.ADVERSARIES
     teams_env = trained_on or env.name
-    static = [n for n in registry.names() if not registry.get(n).learned]
+    static = [n for n in registry.names() if not registry.get(n).learned and registry.get(n).channel != "training"]
     out = []
     for column in names:
         name, settings = parse_column(column)
@@ -54,6 +54,8 @@ def resolve_adversaries(names, env, eps, trained_on: str | None = None):
             continue
         if name not in static:
             hint = " (learned attackers are given as the run directory of `python -m jarob.attack`)" if name in registry else ""
+            if name in registry and registry.get(name).channel == "training":
+                hint = f" ({name} attacks a team while it learns and never at test time: train with adv={name})"
             raise EvaluationError(f"adversaries: unknown {name!r}; allowed: {', '.join(static)} (with optional :key=value,... settings) or a run directory{hint}")
         try:
             cfg = adv_config(name, settings)

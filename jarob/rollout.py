@@ -5,8 +5,8 @@ its exploring and its greedy actions. An adversary (`jarob.adversaries`) acts on
 an observation adversary perturbs each environment's observations before the team acts (the
 team's GRU and replay buffer see the perturbed observations, DESIGN.md section 8); an action
 adversary changes the chosen actions before env.step (the team stores the actions played); a
-training adversary chooses how the team samples its actions while it learns (in training mode
-only). `adversary=None` = clean play.
+training adversary chooses how the team samples its actions while it learns (in training mode,
+exploring, only: never in an evaluation or on a frozen victim). `adversary=None` = clean play.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from jarob.adversaries.base import ActionView, TeamView
+from jarob.adversaries.base import ActionView, TeamView, TrainingView
 from jarob.envs import EnvState, MarlEnv, TimeStep
-from jarob.ops import take
+from jarob.ops import mask_logits, take
 from jarob.sequence import from_steps
 
 
@@ -115,6 +115,24 @@ def intervene(learner, team, actor: ActorState, actions: jax.Array, scores: jax.
     return played.astype(jnp.int32), carry, out
 
 
+def steer(learner, team, actor: ActorState, hidden: jax.Array, seen: jax.Array, last_action: jax.Array, actions: jax.Array, scores: jax.Array, adversary, adv_state, keys: jax.Array):
+    """(actions [E, N] played, the adversary's new carry, what it records): a training
+    adversary's change of how the learning team samples its actions (TRAM), with `keys` [E] the
+    adversary's key of each environment; `hidden` [E, N, H] is the team's context before the step."""
+    ts = actor.ts
+
+    def one(chosen, q, avail, state, h, obs, last, first, carry, k):
+        def log_pi(agent_params):
+            logits = learner.policy({**team, "agent": agent_params}, h, obs, last, first)[1]
+            return jax.nn.log_softmax(mask_logits(logits, avail), axis=-1)
+
+        view = TrainingView(q, avail, log_pi, team["agent"], learner.action_advantages(team, obs, state, q, avail), team.get("policy_grad"))
+        return adversary.act(adv_state, carry, chosen, view, k, True)
+
+    played, carry, out = jax.vmap(one)(actions, scores, ts.avail, ts.state, hidden, seen, last_action, ts.first, actor.adv_carry, keys)
+    return played.astype(jnp.int32), carry, out
+
+
 @struct.dataclass
 class Decision:
     """What the team, under an adversary, chose at the current step of E environments."""
@@ -147,6 +165,8 @@ def decide(learner, team, actor: ActorState, k_act, k_coin, adv_keys: jax.Array,
     actions = greedy if eps is None else learner.explore(k_act, q, ts.avail, eps).astype(jnp.int32)
     if _channel(adversary) == "action":
         actions, adv_carry, adv_out = intervene(learner, team, actor, actions, q, adversary, adv_state, adv_keys, train)
+    if _channel(adversary) == "training" and train and eps is not None:  # only while the team learns
+        actions, adv_carry, adv_out = steer(learner, team, actor, actor.hidden, seen, last_action, actions, q, adversary, adv_state, adv_keys)
     return Decision(seen, last_action, actions, greedy, hidden, clean_hidden, adv_carry, adv_out, actor.attacked)
 
 

@@ -210,7 +210,7 @@ def run(cfg, run_dir: str, victim: str | None = None, progress: Progress | None 
 
     if restart:  # the killed run's TensorBoard events describe steps that will be run again
         shutil.rmtree(os.path.join(run_dir, "tensorboard"), ignore_errors=True)
-    columns = _METRIC_COLUMNS if victim is None else _METRIC_COLUMNS[:2] + ["attacker"] + _METRIC_COLUMNS[2:]
+    columns = (_METRIC_COLUMNS if victim is None else _METRIC_COLUMNS[:2] + ["attacker"] + _METRIC_COLUMNS[2:]) + list(trainer.stat_names)
     log = MetricsLog(run_dir, columns, cfg.tensorboard)
     if cfg.resume:
         log.truncate_after(first_chunk - 1)  # drop rows logged after the checkpoint (all of them on a restart)
@@ -236,7 +236,8 @@ def run(cfg, run_dir: str, victim: str | None = None, progress: Progress | None 
             sps = n_steps * lanes / dt
             rows = []
             for i in range(lanes):
-                row = {f.name: float(getattr(m, f.name)[i]) for f in dataclasses.fields(m)}
+                row = {f.name: float(getattr(m, f.name)[i]) for f in dataclasses.fields(m) if f.name != "adv_stats"}
+                row.update({name: float(v[i]) for name, v in m.adv_stats.items()})
                 row.update(chunk=c, seed=i // attackers, attacker=i % attackers, env_steps=int(m.env_steps[i]), wall_s=round(wall, 3), sps=round(sps, 1))
                 rows.append(row)
             log.write(rows, int(m.env_steps[0]))

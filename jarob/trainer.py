@@ -57,6 +57,7 @@ class ChunkMetrics:
     eval_win_rate: jax.Array
     eval_length: jax.Array
     eval_crash_rate: jax.Array
+    adv_stats: dict  # the training adversary's per-chunk statistics (`Adversary.stat_names`; {} for most)
 
 
 _SUMS = ("loss", "q_tot", "grad_norm", "dropped_updates", "adv_loss", "adv_dropped_updates", "reg_loss", "team_turns", "adv_turns", "episodes", "wins", "crashes", "return")
@@ -99,6 +100,7 @@ class Trainer:
         layout = (cfg.alg.num_envs, cfg.alg.rollout_len, cfg.total_iterations)
         self.adversary = None if cfg.adv.name == "none" else adversaries.make(cfg.adv, self.env, cfg.env.eps, layout)
         self.learned_adversary = self.adversary is not None and self.adversary.learned
+        self.stat_names = () if self.adversary is None else tuple(self.adversary.stat_names)
         if not train_team and not self.learned_adversary:
             raise ValueError("attack mode needs a learned adversary")
 
@@ -164,6 +166,7 @@ class Trainer:
 
             adv_state, adv_m = _when(adv_turn, adv_learn, (state.adversary, adv_m))
         done = records.done
+        stats = {} if self.adversary is None else self.adversary.rollout_stats(records)
         sums = {
             "loss": m["loss"],
             "q_tot": m["q_tot"],
@@ -178,6 +181,7 @@ class Trainer:
             "wins": jnp.sum(records.won & done),
             "crashes": jnp.sum(records.crashed & done),
             "return": jnp.sum(jnp.where(done, records.ep_return, 0.0)),
+            "adv_stats": {name: jnp.stack([jnp.asarray(v, jnp.float32) for v in sw]) for name, sw in stats.items()},
         }
         new_state = state.replace(learner=learner_state, actor=actor, adversary=adv_state, key=key, env_steps=env_steps)
         return new_state, sums
@@ -192,7 +196,8 @@ class Trainer:
             s, sums = self.iteration(s, first_iteration + i)
             return s, jax.tree.map(jnp.add, acc, sums)
 
-        state, acc = jax.lax.fori_loop(0, num_iterations, body, (state, {k: jnp.zeros(()) for k in _SUMS}))
+        zeros = {k: jnp.zeros(()) for k in _SUMS} | {"adv_stats": {name: jnp.zeros((2,)) for name in self.stat_names}}
+        state, acc = jax.lax.fori_loop(0, num_iterations, body, (state, zeros))
         key, k_eval = jax.random.split(state.key)
         return state.replace(key=key), acc, k_eval
 
@@ -230,6 +235,7 @@ class Trainer:
             eval_win_rate=jnp.mean(ev.won),
             eval_length=jnp.mean(ev.length),
             eval_crash_rate=jnp.mean(ev.crashed),
+            adv_stats={name: sw[0] / jnp.maximum(sw[1], 1.0) for name, sw in acc["adv_stats"].items()},
         )
 
     def chunk(self, state: TrainState, first_iteration: jax.Array, num_iterations: jax.Array):

@@ -25,7 +25,8 @@ An observation adversary is a set of pure functions used inside the jitted rollo
 
 Static attackers implement `perturb(adv_state, obs, view, key, train)`; `act` wraps it. An
 action adversary's `act(adv_state, carry, actions, view, key, train)` takes the team's chosen
-actions [N] and an `ActionView` instead, and returns the actions played.
+actions [N] and an `ActionView` instead, and returns the actions played; a training adversary's
+takes them with a `TrainingView` (while the team learns only).
 `view` (a `TeamView`) lets the attacker query the protagonist at the current step: its
 utilities as a function of the observations it would see, its available actions, the world
 state and whether the step starts an episode. `train` selects the training mode (exploration)
@@ -59,6 +60,19 @@ class TeamView:
 
 
 @dataclass(frozen=True)
+class TrainingView:
+    """A learning policy-gradient team at one step of one environment, as a training-time
+    adversary may query it (`jarob.adversaries.tram`)."""
+
+    scores: jax.Array  # [N, A] the actors' logits on what they saw
+    avail: jax.Array  # [N, A] bool
+    log_pi: Callable[[object], jax.Array]  # actor parameters -> log pi [N, A] at this step (the GRU context held fixed)
+    params: object  # the actor's parameters as it acts
+    advantages: Optional[jax.Array] = None  # [N, A] the team's per-action advantages (None: its critic has none)
+    policy_grad: object = None  # the gradient of J the team's previous update followed (a pytree like params; None: not kept)
+
+
+@dataclass(frozen=True)
 class ActionView:
     """The protagonist at one step of one environment, as an action adversary may query it."""
 
@@ -85,6 +99,12 @@ class Adversary:
 
     learned = False
     channel = "observation"
+    stat_names: tuple[str, ...] = ()  # per-chunk statistics of `rollout_stats`, logged in metrics.csv
+
+    def rollout_stats(self, records) -> dict:
+        """{name: (sum, weight)} over one training rollout's records ([T, E] StepRecord); a
+        chunk logs sum / weight of each (none by default)."""
+        return {}
 
     def __init__(self, cfg, env, eps: float, layout: tuple[int, int, int] | None = None):
         self.cfg = cfg
@@ -119,6 +139,19 @@ class ObservationAdversary(Adversary):
     def random_start(self, key: jax.Array, obs: jax.Array, eps: jax.Array) -> jax.Array:
         """A uniform point of B_eps(obs) ∩ valid range (perturbable features only)."""
         return self.spec.random_point(key, obs, eps)
+
+
+class TrainingAdversary(Adversary):
+    """An adversary of the training channel: `act(adv_state, carry, actions [N], view:
+    TrainingView, key, train) -> (actions played [N], carry, what it records)`, called only while
+    the team learns (never in an evaluation or on a frozen victim). Per-chunk statistics:
+    `rollout_stats(records) -> {name: (sum, weight)}` over a rollout's records, logged as
+    sum / weight per chunk under the names of `stat_names`."""
+
+    channel = "training"
+
+    def act(self, adv_state, carry, actions: jax.Array, view: TrainingView, key: jax.Array, train: bool = False):
+        raise NotImplementedError
 
 
 class ActionAdversary(Adversary):

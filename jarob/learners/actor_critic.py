@@ -23,6 +23,7 @@ class ActorCriticState:
     opt_state: optax.OptState
     updates: jax.Array  # [] int32, gradient steps taken
     target_params: dict | None = None  # a critic's target network (None where the family has none)
+    policy_grad: dict | None = None  # the ascent direction of J the last update followed, for the actor (TRAM's J-based attack)
 
 
 def log_policy(logits: jax.Array, avail: jax.Array) -> jax.Array:
@@ -42,6 +43,9 @@ def batch_major(x: jax.Array) -> jax.Array:
 class SoftmaxActorTeam(TeamLearner):
     """A team acting with a shared recurrent softmax actor; subclasses add a critic and `learn`."""
 
+    samples_softmax = True  # it samples its actions from softmax(logits): a training-time attack's target (TRAM)
+    has_action_advantages = False  # its critic gives per-action advantages (`action_advantages`)
+
     def __init__(self, cfg, env: MarlEnv):
         self.cfg = cfg
         self.num_agents, self.num_actions = env.num_agents, env.num_actions
@@ -60,11 +64,17 @@ class SoftmaxActorTeam(TeamLearner):
         return {"agent": state.params["agent"]}
 
     def acting_team(self, state: ActorCriticState) -> dict:
-        """On-policy: the team acts with the parameters it learns."""
-        return self.team(state)
+        """The team as it acts while it learns (on-policy: the parameters it learns), with its
+        critic and its last policy gradient, which a training-time adversary may read."""
+        return {**state.params, "policy_grad": state.policy_grad}
 
     def with_team(self, state: ActorCriticState, team: dict) -> ActorCriticState:
-        return state.replace(params={**state.params, **team})
+        return state.replace(params={**state.params, "agent": team["agent"]})
+
+    @staticmethod
+    def policy_gradient(agent_grads) -> dict:
+        """The ascent direction of J from the mean gradient of the actor's loss (its negative)."""
+        return jax.tree.map(jnp.negative, agent_grads)
 
     def policy(self, team, hidden, obs, last_action, first):
         """The policy view: (new hidden, logits [..., N, A]) of the team's actor."""

@@ -18,6 +18,8 @@ registers itself with its own config dataclass (`@LEARNERS.register("qmix", QMix
     exploration(env_steps)          -> the exploration level of the acting schedule
     joint_value(team, chosen, state) -> the team's joint value of the chosen utilities [N] at
                                        world state [S] (None where the family has none)
+    action_advantages(team, obs, state, scores, avail) -> per-action advantages [N, A] from the
+                                       acting team's critic (None where it has none; TRAM)
     learn(state, sequences, iteration, key) -> (state, metrics): store one rollout (Sequences [E,
                                        ...]) and learn from it
 """
@@ -49,6 +51,11 @@ class TeamLearner:
 
     def joint_value(self, team, chosen: jax.Array, state: jax.Array):
         """The team's joint value of per-agent chosen utilities; None: the family has none."""
+        return None
+
+    def action_advantages(self, team, obs: jax.Array, state: jax.Array, scores: jax.Array, avail: jax.Array):
+        """Per-action advantages [N, A] of each agent at one step (obs [N, O], state [S], its
+        policy view scores [N, A]) from the acting team's critic; None: the family has none."""
         return None
 
     @staticmethod

@@ -33,7 +33,7 @@ import optax
 
 from jarob.config import require, require_positive, require_unit
 from jarob.envs import MarlEnv
-from jarob.learners.actor_critic import ActorCriticState, SoftmaxActorTeam, batch_major, entropy
+from jarob.learners.actor_critic import ActorCriticState, SoftmaxActorTeam, batch_major, entropy, log_policy
 from jarob.learners.base import LEARNERS
 from jarob.learners.ppo import minibatch_epochs
 from jarob.learners.targets import lambda_returns
@@ -110,6 +110,8 @@ def _rmsprop(lr: float, cfg: DOPConfig, total_updates: int) -> optax.GradientTra
 class DOP(SoftmaxActorTeam):
     """Pure functions of one DOP learner; holds only static configuration."""
 
+    has_action_advantages = True
+
     def __init__(self, cfg: DOPConfig, env: MarlEnv, total_iterations: int = 1, reg=None, eps=None, clean_td: float = 0.0, consistency: float = 0.0):
         """`total_iterations`: rollouts the run learns from. `reg`, `eps`, `clean_td`,
         `consistency` are the value learners' terms: DOPConfig.validate requires them off."""
@@ -122,7 +124,7 @@ class DOP(SoftmaxActorTeam):
         k_agent, k_critic = jax.random.split(key)
         critic = self.critic.init(k_critic, jnp.zeros((self.state_dim,)), jnp.zeros((self.num_agents, self.obs_dim)))
         params = {"agent": self.init_actor(k_agent), "critic": critic}
-        return ActorCriticState(params, self.tx.init(params), jnp.zeros((), jnp.int32), {"critic": critic})
+        return ActorCriticState(params, self.tx.init(params), jnp.zeros((), jnp.int32), {"critic": critic}, jax.tree.map(jnp.zeros_like, params["agent"]))
 
     def exploration(self, env_steps: jax.Array) -> jax.Array:
         c = self.cfg
@@ -130,6 +132,13 @@ class DOP(SoftmaxActorTeam):
 
     def joint_value(self, team, chosen, state):
         return None  # the saved team is its actors; the critic stays with the learner
+
+    def action_advantages(self, team, obs: jax.Array, state: jax.Array, scores: jax.Array, avail: jax.Array):
+        """k_i(s) (Q_i(s, o_i, a) - sum_b pi_i(b) Q_i(s, o_i, b)) [N, A]: the weighted advantage of
+        every action in DOP's policy gradient (eq. 5), from the acting team's critic."""
+        q, k, _ = self.critic.apply(team["critic"], state, obs)
+        pi = jnp.exp(log_policy(scores, avail))
+        return k[..., None] * (q - jnp.sum(pi * q, axis=-1, keepdims=True))
 
     # -- learning -----------------------------------------------------------------------
     def expected_value(self, critic_params, seqs: Sequence, log_pi: jax.Array) -> jax.Array:
@@ -170,12 +179,12 @@ class DOP(SoftmaxActorTeam):
         (counted in whole rollouts). Returns (state, metrics)."""
         c = self.cfg
         data = self.rollout_targets(state, seqs)
-        params, opt_state, m = minibatch_epochs(self.loss, self.tx, state.params, state.opt_state, data, c.epochs, c.minibatches, key)
+        params, opt_state, m = minibatch_epochs(self.loss, self.tx, state.params, state.opt_state, data, c.epochs, c.minibatches, key, keep_grads=True)
         steps = c.epochs * c.minibatches
         updates = state.updates + steps
         # A copy when this rollout's steps crossed a multiple of target_update_every.
         crossed = updates // c.target_update_every > state.updates // c.target_update_every
         target = jax.tree.map(lambda t, p: jnp.where(crossed, p, t), state.target_params, {"critic": params["critic"]})
-        new = ActorCriticState(params, opt_state, updates, target)
+        new = ActorCriticState(params, opt_state, updates, target, self.policy_gradient(m["grads"]["agent"]))
         metrics = {"loss": jnp.mean(m["td"]), "q_tot": jnp.mean(m["q_tot"]), "grad_norm": jnp.mean(m["grad_norm"]), "reg": jnp.zeros(()), "dropped": jnp.sum(m["dropped"])}
         return new, metrics

@@ -75,7 +75,7 @@ class MAPPO(SoftmaxActorTeam):
         """Fresh actor and critic (on-policy: nothing else to keep, whether learning or not)."""
         k_agent, k_critic = jax.random.split(key)
         params = {"agent": self.init_actor(k_agent), "critic": self.critic.init(k_critic, jnp.zeros((self.state_dim,)))}
-        return ActorCriticState(params, self.tx.init(params), jnp.zeros((), jnp.int32))
+        return ActorCriticState(params, self.tx.init(params), jnp.zeros((), jnp.int32), policy_grad=jax.tree.map(jnp.zeros_like, params["agent"]))
 
     # -- learning -----------------------------------------------------------------------
     def loss(self, params, batch: dict):
@@ -104,7 +104,7 @@ class MAPPO(SoftmaxActorTeam):
         that would leave non-finite state is dropped. Returns (state, metrics)."""
         c = self.cfg
         data = self.rollout_targets(state.params, seqs)
-        params, opt_state, m = minibatch_epochs(self.loss, self.tx, state.params, state.opt_state, data, c.epochs, c.minibatches, key)
-        new = ActorCriticState(params, opt_state, state.updates + c.epochs * c.minibatches)
+        params, opt_state, m = minibatch_epochs(self.loss, self.tx, state.params, state.opt_state, data, c.epochs, c.minibatches, key, keep_grads=True)
+        new = ActorCriticState(params, opt_state, state.updates + c.epochs * c.minibatches, policy_grad=self.policy_gradient(m["grads"]["agent"]))
         metrics = {"loss": jnp.mean(m["loss"]), "q_tot": jnp.mean(m["value"]), "grad_norm": jnp.mean(m["grad_norm"]), "reg": jnp.zeros(()), "dropped": jnp.sum(m["dropped"])}
         return new, metrics

@@ -90,13 +90,13 @@ class Critic(nn.Module):
         return nn.Dense(1)(h)[..., 0]
 
 
-def minibatch_epochs(loss: Callable, tx: optax.GradientTransformation, params, opt_state, data, epochs: int, minibatches: int, key: jax.Array):
+def minibatch_epochs(loss: Callable, tx: optax.GradientTransformation, params, opt_state, data, epochs: int, minibatches: int, key: jax.Array, keep_grads: bool = False):
     """`epochs` passes over `data` (a pytree whose leaves share a leading axis of n items: env
     steps, or whole sequences for a recurrent policy), each a fresh permutation cut into
     `minibatches` minibatches, one gradient step of `loss(params, minibatch) -> (loss, metrics)`
     on each. A step that would leave a non-finite parameter or moment is dropped
     (`keep_if_finite`). Returns (params, opt_state, metrics [epochs, minibatches] with "loss",
-    "grad_norm" and "dropped")."""
+    "grad_norm", "dropped" and, `keep_grads`, "grads": the mean gradient of the steps, unstacked)."""
     n = jax.tree.leaves(data)[0].shape[0]
 
     def minibatch(carry, batch):
@@ -104,7 +104,8 @@ def minibatch_epochs(loss: Callable, tx: optax.GradientTransformation, params, o
         (value, m), grads = jax.value_and_grad(loss, has_aux=True)(params, batch)
         updates, new_opt = tx.update(grads, opt, params)
         (params, opt), dropped = keep_if_finite((optax.apply_updates(params, updates), new_opt), (params, opt))
-        return (params, opt), {"loss": value, "grad_norm": optax.tree.norm(grads), "dropped": dropped, **m}
+        kept = {"grads": grads} if keep_grads else {}
+        return (params, opt), {"loss": value, "grad_norm": optax.tree.norm(grads), "dropped": dropped, **kept, **m}
 
     def epoch(carry, k):
         order = jax.random.permutation(k, n)
@@ -112,4 +113,6 @@ def minibatch_epochs(loss: Callable, tx: optax.GradientTransformation, params, o
         return jax.lax.scan(minibatch, carry, batches)
 
     (params, opt_state), metrics = jax.lax.scan(epoch, (params, opt_state), jax.random.split(key, epochs))
+    if keep_grads:
+        metrics["grads"] = jax.tree.map(lambda g: jnp.mean(g, axis=(0, 1)), metrics["grads"])
     return params, opt_state, metrics
