@@ -114,9 +114,15 @@ def steering(pi: jax.Array, values: jax.Array) -> jax.Array:
 @ADVERSARIES.register("tram_variance", TRAMConfig)
 @ADVERSARIES.register("tram_j", TRAMConfig)
 class TRAM(TrainingAdversary):
-    """adv_state: {"eps"} (unused: the budget is kl_max); static configuration otherwise."""
+    """adv_state: {"eps" (unused), "f_a", "kl_max"}: the attack's budget lives in its state, so one
+    compiled program serves every value of an f_A or KL^U sweep (vmapped; benchmarks/tram.py)."""
 
     stat_names = ("attack_rate", "attack_kl", "stealth_ll")
+
+    def init(self, key: jax.Array, eps=None) -> dict:
+        state = super().init(key, eps)
+        state.update(f_a=jnp.asarray(self.cfg.f_a, jnp.float32), kl_max=jnp.asarray(self.cfg.kl_max, jnp.float32))
+        return state
 
     def direction(self, view: TrainingView, key: jax.Array) -> jax.Array:
         """delta^ [A] of the poisoned agent at this step (module docstring)."""
@@ -142,15 +148,16 @@ class TRAM(TrainingAdversary):
         k_dir, k_coin, k_sample = jax.random.split(key, 3)
         logits, avail = view.scores[c.agent], view.avail[c.agent]
         delta = self.direction(view, k_dir)
-        beta = find_beta(logits, delta, avail, c.kl_max, c.bsn1, c.bsn2)
+        f_a = adv_state["f_a"]
+        beta = find_beta(logits, delta, avail, adv_state["kl_max"], c.bsn1, c.bsn2)
         log_pi = _log_softmax(logits, avail)
         log_pi_adv = _log_softmax(logits + beta * delta, avail)
-        attacked = jax.random.uniform(k_coin) < c.f_a
+        attacked = jax.random.uniform(k_coin) < f_a
         sampled = jax.random.categorical(k_sample, log_pi_adv)
         played = actions.at[c.agent].set(jnp.where(attacked, sampled, actions[c.agent]))
         cross = jnp.sum(jnp.where(avail, jnp.exp(log_pi_adv) * log_pi, 0.0))
         neg_entropy = jnp.sum(jnp.where(avail, jnp.exp(log_pi) * log_pi, 0.0))
-        out = {"attacked": attacked, "kl": masked_kl(log_pi_adv, log_pi, avail), "stealth": c.f_a * cross + (1.0 - c.f_a) * neg_entropy}
+        out = {"attacked": attacked, "kl": masked_kl(log_pi_adv, log_pi, avail), "stealth": f_a * cross + (1.0 - f_a) * neg_entropy}
         return played, carry, out
 
     def rollout_stats(self, records) -> dict:
