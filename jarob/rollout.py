@@ -17,7 +17,8 @@ from flax import struct
 
 from jarob.adversaries.base import ActionView, TeamView, TrainingView
 from jarob.envs import EnvState, MarlEnv, TimeStep
-from jarob.ops import mask_logits, take
+from jarob.learners.actor_critic import log_policy
+from jarob.ops import take
 from jarob.sequence import from_steps
 
 
@@ -115,21 +116,20 @@ def intervene(learner, team, actor: ActorState, actions: jax.Array, scores: jax.
     return played.astype(jnp.int32), carry, out
 
 
-def steer(learner, team, actor: ActorState, hidden: jax.Array, seen: jax.Array, last_action: jax.Array, actions: jax.Array, scores: jax.Array, adversary, adv_state, keys: jax.Array):
+def steer(learner, team, actor: ActorState, seen: jax.Array, last_action: jax.Array, actions: jax.Array, scores: jax.Array, adversary, adv_state, keys: jax.Array):
     """(actions [E, N] played, the adversary's new carry, what it records): a training
     adversary's change of how the learning team samples its actions (TRAM), with `keys` [E] the
-    adversary's key of each environment; `hidden` [E, N, H] is the team's context before the step."""
+    adversary's key of each environment; the team's context before the step is `actor.hidden`."""
     ts = actor.ts
 
     def one(chosen, q, avail, state, h, obs, last, first, carry, k):
         def log_pi(agent_params):
-            logits = learner.policy({**team, "agent": agent_params}, h, obs, last, first)[1]
-            return jax.nn.log_softmax(mask_logits(logits, avail), axis=-1)
+            return log_policy(learner.policy({**team, "agent": agent_params}, h, obs, last, first)[1], avail)
 
         view = TrainingView(q, avail, log_pi, team["agent"], learner.action_advantages(team, obs, state, q, avail), team.get("policy_grad"))
         return adversary.act(adv_state, carry, chosen, view, k, True)
 
-    played, carry, out = jax.vmap(one)(actions, scores, ts.avail, ts.state, hidden, seen, last_action, ts.first, actor.adv_carry, keys)
+    played, carry, out = jax.vmap(one)(actions, scores, ts.avail, ts.state, actor.hidden, seen, last_action, ts.first, actor.adv_carry, keys)
     return played.astype(jnp.int32), carry, out
 
 
@@ -166,7 +166,7 @@ def decide(learner, team, actor: ActorState, k_act, k_coin, adv_keys: jax.Array,
     if _channel(adversary) == "action":
         actions, adv_carry, adv_out = intervene(learner, team, actor, actions, q, adversary, adv_state, adv_keys, train)
     if _channel(adversary) == "training" and train and eps is not None:  # only while the team learns
-        actions, adv_carry, adv_out = steer(learner, team, actor, actor.hidden, seen, last_action, actions, q, adversary, adv_state, adv_keys)
+        actions, adv_carry, adv_out = steer(learner, team, actor, seen, last_action, actions, q, adversary, adv_state, adv_keys)
     return Decision(seen, last_action, actions, greedy, hidden, clean_hidden, adv_carry, adv_out, actor.attacked)
 
 

@@ -34,7 +34,7 @@ import jax.numpy as jnp
 
 from jarob.adversaries.base import ADVERSARIES, TrainingAdversary, TrainingView
 from jarob.config import require, require_positive
-from jarob.ops import NEG_INF
+from jarob.learners.actor_critic import log_policy
 
 
 @dataclass(frozen=True)
@@ -65,18 +65,14 @@ def masked_kl(log_p: jax.Array, log_q: jax.Array, avail: jax.Array) -> jax.Array
     return jnp.sum(jnp.where(avail, jnp.exp(log_p) * (log_p - log_q), 0.0), axis=-1)
 
 
-def _log_softmax(logits: jax.Array, avail: jax.Array) -> jax.Array:
-    return jax.nn.log_softmax(jnp.where(avail, logits, NEG_INF), axis=-1)
-
-
 def find_beta(logits: jax.Array, direction: jax.Array, avail: jax.Array, kl_max, bsn1: int, bsn2: int) -> jax.Array:
     """The paper's Algorithm 1: the largest beta (to the search's precision) with
     KL(softmax(l + beta d) || softmax(l)) <= kl_max. r doubles from 1 until the bound is broken
     (at most bsn1 times), then bsn2 + (doublings used) bisections of [0, r]; returns the left end."""
-    log_pi = _log_softmax(logits, avail)
+    log_pi = log_policy(logits, avail)
 
     def kl(beta):
-        return masked_kl(_log_softmax(logits + beta * direction, avail), log_pi, avail)
+        return masked_kl(log_policy(logits + beta * direction, avail), log_pi, avail)
 
     def double(i, carry):
         r, bsn, stopped = carry
@@ -150,8 +146,8 @@ class TRAM(TrainingAdversary):
         delta = self.direction(view, k_dir)
         f_a = adv_state["f_a"]
         beta = find_beta(logits, delta, avail, adv_state["kl_max"], c.bsn1, c.bsn2)
-        log_pi = _log_softmax(logits, avail)
-        log_pi_adv = _log_softmax(logits + beta * delta, avail)
+        log_pi = log_policy(logits, avail)
+        log_pi_adv = log_policy(logits + beta * delta, avail)
         attacked = jax.random.uniform(k_coin) < f_a
         sampled = jax.random.categorical(k_sample, log_pi_adv)
         played = actions.at[c.agent].set(jnp.where(attacked, sampled, actions[c.agent]))
